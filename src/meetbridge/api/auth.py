@@ -1,0 +1,56 @@
+"""Bearer-token authentication: every /v1 request names its application by its token."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request
+
+from meetbridge.db.applications import hash_token
+from meetbridge.errors import NotAuthenticated
+from meetbridge.gateway import Gateway
+
+_CACHE_SECONDS = 30.0
+_CACHE_SIZE = 10_000
+
+
+class TokenCache:
+    """Remember recent token → application lookups so a hot client costs no query per request.
+
+    Only hashes are kept (tokens in memory would be a gift to a heap dump); entries expire quickly
+    so a revoked token stops working within ``_CACHE_SECONDS``.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, token: str) -> str | None:
+        entry = self._entries.get(token)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, token: str, application_id: str) -> None:
+        if len(self._entries) >= _CACHE_SIZE:
+            self._entries.clear()
+        self._entries[token] = (application_id, time.monotonic() + _CACHE_SECONDS)
+
+
+async def provide_application_id(request: Request[Any, Any, Any], gateway: Gateway) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated(
+            "send Authorization: Bearer <token> (create one with `meetbridge token create`)"
+        )
+    cache: TokenCache = request.app.state.token_cache
+    key = hash_token(token)
+    application_id = cache.get(key)
+    if application_id is None:
+        application_id = await gateway.applications.application_for_token(token)
+        if application_id is None:
+            raise NotAuthenticated("the bearer token is not valid")
+        cache.put(key, application_id)
+    return application_id

@@ -1,0 +1,107 @@
+"""Stored events as the API shows them (Cronofy's Read Events fields plus meetbridge's additions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from meetbridge.api.schemas import (
+    Attendee,
+    Conferencing,
+    EventDetailRead,
+    EventRead,
+    ExtensionRead,
+    ExtensionStatusRead,
+    LocalizedTime,
+    Location,
+    Reminder,
+)
+from meetbridge.db.events import StoredEvent
+from meetbridge.domain.events import stored_time
+
+
+def wire_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time(event: StoredEvent, name: str, localized: bool) -> str | LocalizedTime:
+    value = stored_time(event.fields, name)
+    if localized:
+        return LocalizedTime(**value.localized())
+    return value.wire()
+
+
+def _conferencing(fields: dict[str, Any]) -> Conferencing | None:
+    conferencing = fields.get("conferencing")
+    if not conferencing:
+        return None
+    return Conferencing(
+        profile_id=conferencing.get("profile_id"),
+        provider_name=conferencing.get("provider_description") or conferencing.get("provider_name"),
+        join_url=conferencing.get("join_url"),
+    )
+
+
+def meeting_url_of(fields: dict[str, Any]) -> str | None:
+    conferencing = fields.get("conferencing") or {}
+    join_url: str | None = conferencing.get("join_url")
+    return join_url
+
+
+def _common(event: StoredEvent, localized: bool) -> dict[str, Any]:
+    fields = event.fields
+    location = fields.get("location")
+    return {
+        "calendar_id": event.calendar_id,
+        "event_uid": event.event_uid,
+        "event_id": event.event_id,
+        "summary": fields.get("summary") or "",
+        "description": fields.get("description") or "",
+        "start": _time(event, "start", localized),
+        "end": _time(event, "end", localized),
+        "tzid": fields.get("tzid"),
+        "deleted": event.deleted,
+        "created": wire_time(event.created_at),
+        "updated": wire_time(event.updated_at),
+        "attendees": [
+            Attendee(
+                email=a["email"], display_name=a.get("display_name"), status=a.get("status", "needs_action")
+            )
+            for a in fields.get("attendees") or []
+        ],
+        "participation_status": "accepted"
+        if event.managed
+        else fields.get("participation_status", "unknown"),
+        "transparency": fields.get("transparency") or "opaque",
+        "status": "cancelled" if event.deleted else "confirmed",
+        "event_private": bool(fields.get("event_private")),
+        "recurring": bool(fields.get("recurrence")),
+        "metadata": event.metadata,
+        "location": Location(**location) if location else None,
+        "url": fields.get("url"),
+        "conferencing": _conferencing(fields),
+        "meeting_url": meeting_url_of(fields),
+        "reminders": [Reminder(**r) for r in fields["reminders"]] if fields.get("reminders") else None,
+        "recurrence": fields.get("recurrence"),
+        "color": fields.get("color"),
+    }
+
+
+def event_read(event: StoredEvent, *, localized: bool = False) -> EventRead:
+    extensions = [ExtensionRead(provider=e.provider, profile_id=e.profile_id) for e in event.extensions]
+    return EventRead(**_common(event, localized), extensions=extensions)
+
+
+def event_detail(event: StoredEvent) -> EventDetailRead:
+    extensions = [
+        ExtensionStatusRead(
+            provider=e.provider,
+            profile_id=e.profile_id,
+            status=e.status,  # type: ignore[arg-type]  # the column only ever holds ExtensionStatus values
+            bot_id=e.bot_id,
+            last_error=e.last_error,
+            updated=wire_time(e.updated_at),
+        )
+        for e in event.extensions
+    ]
+    return EventDetailRead(**_common(event, False), extensions=extensions)

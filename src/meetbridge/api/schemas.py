@@ -1,0 +1,233 @@
+"""Request and response shapes (msgspec Structs), named Create/Update/Read as they are used.
+
+Event shapes follow Cronofy's field names so the official SDKs work unchanged; unknown request fields
+are ignored, as Cronofy's SDKs pass extra keys through.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+class EventTimeObject(msgspec.Struct, kw_only=True):
+    time: str
+    tzid: str | UnsetType = UNSET
+
+
+class LocationUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
+    description: str | None = None
+    lat: str | None = None
+    long: str | None = None
+
+
+class ConferencingUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
+    profile_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    provider_description: str | None = None
+    join_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+
+class Person(msgspec.Struct, kw_only=True, omit_defaults=True):
+    email: Email
+    display_name: str | None = None
+
+
+class AttendeesUpdate(msgspec.Struct, kw_only=True):
+    invite: list[Person] = msgspec.field(default_factory=list)
+    remove: list[Person] = msgspec.field(default_factory=list)
+    reject: list[Person] = msgspec.field(default_factory=list)  # older SDK docs' name for remove
+
+
+class Reminder(msgspec.Struct):
+    minutes: Annotated[int, msgspec.Meta(ge=0, le=40320)]
+
+
+class Extension(msgspec.Struct):
+    provider: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    profile_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class EventUpsert(msgspec.Struct, kw_only=True):
+    """``POST /v1/calendars/{calendar_id}/events``. Omitted fields keep their stored values."""
+
+    event_id: EventId | UnsetType = UNSET
+    event_uid: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | UnsetType = UNSET
+    summary: str | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
+    start: str | EventTimeObject | UnsetType = UNSET
+    end: str | EventTimeObject | UnsetType = UNSET
+    tzid: str | UnsetType = UNSET
+    location: LocationUpdate | UnsetType | None = UNSET
+    url: Annotated[str, msgspec.Meta(max_length=2048)] | UnsetType | None = UNSET
+    transparency: Literal["opaque", "transparent"] | UnsetType = UNSET
+    conferencing: ConferencingUpdate | UnsetType | None = UNSET
+    attendees: AttendeesUpdate | UnsetType = UNSET
+    reminders: list[Reminder] | UnsetType | None = UNSET
+    reminders_create_only: bool | UnsetType = UNSET
+    event_private: bool | UnsetType = UNSET
+    recurrence: dict[str, Any] | UnsetType | None = UNSET
+    subscriptions: list[dict[str, Any]] | UnsetType | None = UNSET
+    color: str | UnsetType | None = UNSET
+    extensions: list[Extension] | UnsetType = UNSET
+
+
+class EventDelete(msgspec.Struct, kw_only=True):
+    event_id: EventId | UnsetType = UNSET
+    event_uid: str | UnsetType = UNSET
+
+
+class CalendarCreate(msgspec.Struct, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    profile_id: str | UnsetType = UNSET  # Cronofy's field; a meetbridge calendar has no upstream profile
+    color: str | UnsetType = UNSET
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class LocalizedTime(msgspec.Struct, kw_only=True, omit_defaults=True):
+    tzid: str
+    time: str | None = None
+    date: str | None = None
+
+
+class Attendee(msgspec.Struct, kw_only=True):
+    email: str
+    display_name: str | None
+    status: str
+
+
+class Location(msgspec.Struct, kw_only=True, omit_defaults=True):
+    description: str | None = None
+    lat: str | None = None
+    long: str | None = None
+
+
+class Conferencing(msgspec.Struct, kw_only=True, omit_defaults=True):
+    profile_id: str | None = None
+    provider_name: str | None = None
+    join_url: str | None = None
+
+
+class ExtensionRead(msgspec.Struct, kw_only=True):
+    provider: str
+    profile_id: str
+
+
+class ExtensionStatusRead(msgspec.Struct, kw_only=True):
+    provider: str
+    profile_id: str
+    status: Literal["pending", "scheduled", "awaiting_sync", "cancelled", "failed"]
+    bot_id: str | None
+    last_error: str | None
+    updated: str
+
+
+class _EventBase(msgspec.Struct, kw_only=True, omit_defaults=True):
+    calendar_id: str
+    event_uid: str
+    summary: str
+    description: str
+    start: str | LocalizedTime
+    end: str | LocalizedTime
+    deleted: bool
+    created: str
+    updated: str
+    attendees: list[Attendee]
+    participation_status: str
+    transparency: str
+    status: str
+    event_private: bool
+    recurring: bool
+    metadata: dict[str, Any]
+    event_id: str | None = None
+    tzid: str | None = None
+    location: Location | None = None
+    url: str | None = None
+    conferencing: Conferencing | None = None
+    meeting_url: str | None = None
+    reminders: list[Reminder] | None = None
+    recurrence: dict[str, Any] | None = None
+    color: str | None = None
+
+
+class EventRead(_EventBase, kw_only=True, omit_defaults=True):
+    extensions: list[ExtensionRead] = msgspec.field(default_factory=list)
+
+
+class EventDetailRead(_EventBase, kw_only=True, omit_defaults=True):
+    extensions: list[ExtensionStatusRead] = msgspec.field(default_factory=list)
+
+
+class EventDetailResponse(msgspec.Struct):
+    event: EventDetailRead
+
+
+class Pages(msgspec.Struct, kw_only=True, omit_defaults=True):
+    current: int
+    total: int
+    next_page: str | None = None
+
+
+class ReadEventsResponse(msgspec.Struct):
+    pages: Pages
+    events: list[EventRead]
+
+
+class CalendarRead(msgspec.Struct, kw_only=True):
+    calendar_id: str
+    calendar_name: str
+    provider_name: str = "meetbridge"
+    profile_id: str = "meetbridge"
+    profile_name: str = "meetbridge"
+    calendar_readonly: bool = False
+    calendar_deleted: bool = False
+    calendar_primary: bool = False
+    permission_level: str = "unrestricted"
+
+
+class CalendarResponse(msgspec.Struct):
+    calendar: CalendarRead
+
+
+class CalendarsResponse(msgspec.Struct):
+    calendars: list[CalendarRead]
+
+
+class ProfileRead(msgspec.Struct, kw_only=True):
+    profile_id: str
+    adapter: str
+    region: str | None
+    base_url: str
+
+
+class ProfilesResponse(msgspec.Struct):
+    profiles: list[ProfileRead]
+
+
+class FieldError(msgspec.Struct):
+    key: str
+    description: str
+
+
+class ValidationErrors(msgspec.Struct):
+    """Cronofy's 422 body: ``{"errors": {field: [{key, description}]}}``."""
+
+    errors: dict[str, list[FieldError]]
+
+
+class ErrorBody(msgspec.Struct):
+    error: str
+    message: str
+
+
+class Health(msgspec.Struct):
+    status: str

@@ -1,0 +1,117 @@
+"""Per-adapter profile options: what an operator may write under ``[profiles.<id>]``.
+
+The catalogue (``adapters/<adapter>.toml``) names the options class of each adapter; loading checks
+every key against these Structs, so an unknown key or a value an adapter cannot honour fails start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+import msgspec
+
+from meetbridge.config.secrets import Secret
+
+BotName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+PerMinute = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+
+# Create Bot fields an operator may preset (reference §2.2). meeting_url and join_at are absent on
+# purpose: meetbridge takes them from the event.
+CREATE_BOT_FIELDS = frozenset(
+    {
+        "bot_name",
+        "recording_config",
+        "output_media",
+        "automatic_video_output",
+        "automatic_audio_output",
+        "chat",
+        "automatic_leave",
+        "variant",
+        "zoom",
+        "google_meet",
+        "webex",
+        "breakout_room",
+        "metadata",
+    }
+)
+
+V1_PRESET_MESSAGE = (
+    "Calendar V1 bots take their configuration from the Recall preset and cannot be configured per bot; "
+    'use adapter = "recall-calendar-v2" for per-event bot configuration'
+)
+
+
+class AdapterOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Keys every profile accepts besides its adapter's own."""
+
+    region: str | None = None
+    base_url: str | None = None
+    rate_limits: dict[str, PerMinute] = msgspec.field(default_factory=dict)
+
+    # Keys refused with a sentence of their own instead of "unknown key".
+    refused_keys: ClassVar[dict[str, str]] = {}
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field checks after every key converted: (key, what is wrong)."""
+        return []
+
+
+def _bot_config_problems(bot_config: dict[str, Any], allowed: frozenset[str]) -> list[tuple[str, str]]:
+    return [
+        (
+            f"bot_config.{key}",
+            f"is not a Create Bot field meetbridge passes on (allowed: {', '.join(sorted(allowed))})",
+        )
+        for key in sorted(bot_config)
+        if key not in allowed
+    ]
+
+
+class RecallBotOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
+    api_key: Secret
+    webhook_secret: Secret | None = None
+    bot_name: BotName = "Meeting Notetaker"
+    join_lead_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
+    bot_config: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def problems(self) -> list[tuple[str, str]]:
+        return _bot_config_problems(self.bot_config, CREATE_BOT_FIELDS)
+
+
+class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
+    api_key: Secret
+    webhook_secret: Secret | None = None
+    deduplication: Literal["all", "domain", "none"] = "all"
+    bot_config: dict[str, Any] = msgspec.field(default_factory=dict)
+    google_client_id: Secret | None = None
+    google_client_secret: Secret | None = None
+    microsoft_client_id: Secret | None = None
+    microsoft_client_secret: Secret | None = None
+
+    def problems(self) -> list[tuple[str, str]]:
+        # Calendar V2 fills meeting_url from the event but lets bot_config override it.
+        found = _bot_config_problems(self.bot_config, CREATE_BOT_FIELDS | {"meeting_url"})
+        for platform in ("google", "microsoft"):
+            pair = (getattr(self, f"{platform}_client_id"), getattr(self, f"{platform}_client_secret"))
+            if (pair[0] is None) != (pair[1] is None):
+                found.append((f"{platform}_client_secret", f"{platform}_client_id and _secret go together"))
+        return found
+
+
+class RecallCalendarV1Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
+    api_key: Secret
+    webhook_secret: Secret | None = None
+
+    refused_keys: ClassVar[dict[str, str]] = {
+        key: V1_PRESET_MESSAGE for key in CREATE_BOT_FIELDS | {"bot_config", "join_lead_seconds"}
+    }
+
+
+class CronofyOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
+    data_center: str | None = None
+    client_id: Secret
+    client_secret: Secret
+    upstream_profile_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    refused_keys: ClassVar[dict[str, str]] = {
+        "region": "a cronofy profile names its region as data_center (us, de, uk, au, ca, sg)"
+    }

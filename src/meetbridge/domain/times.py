@@ -1,0 +1,77 @@
+"""Event times as Cronofy writes them: a UTC time, a date (all-day), or ``{time, tzid}``."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TZID = "Etc/UTC"
+
+
+class TimeError(ValueError):
+    """A time or zone that cannot be used; the message is a sentence for the API's 422."""
+
+
+@functools.lru_cache(maxsize=1024)
+def zone(tzid: str) -> ZoneInfo:
+    if not tzid or len(tzid) > 64:
+        raise TimeError(f"unknown time zone {tzid!r}; use an IANA zone such as Europe/Berlin")
+    try:
+        return ZoneInfo(tzid)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TimeError(f"unknown time zone {tzid!r}; use an IANA zone such as Europe/Berlin") from None
+
+
+@dataclass(frozen=True, slots=True)
+class EventTime:
+    """``value`` is an aware UTC datetime for times and a date for all-day events."""
+
+    value: datetime | date
+    tzid: str
+
+    @property
+    def is_date(self) -> bool:
+        return not isinstance(self.value, datetime)
+
+    def instant(self) -> datetime:
+        """The UTC instant this time starts (all-day: midnight in its zone)."""
+        if isinstance(self.value, datetime):
+            return self.value
+        return datetime.combine(self.value, time(), tzinfo=zone(self.tzid)).astimezone(UTC)
+
+    def wire(self) -> str:
+        if isinstance(self.value, datetime):
+            return self.value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.value.isoformat()
+
+    def localized(self) -> dict[str, str]:
+        if isinstance(self.value, datetime):
+            local = self.value.astimezone(zone(self.tzid)).replace(microsecond=0)
+            return {"time": local.isoformat(), "tzid": self.tzid}
+        return {"date": self.value.isoformat(), "tzid": self.tzid}
+
+
+def parse_event_time(raw: str, tzid: str) -> EventTime:
+    """Parse ``YYYY-MM-DD`` or an ISO 8601 time; a time without offset is local to ``tzid``."""
+    text = raw.strip()
+    tz = zone(tzid)
+    if len(text) == 10:
+        try:
+            return EventTime(date.fromisoformat(text), tzid)
+        except ValueError:
+            raise TimeError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise TimeError(f"{raw!r} is not a time (YYYY-MM-DDTHH:MM:SSZ) or a date (YYYY-MM-DD)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return EventTime(parsed.astimezone(UTC), tzid)
+
+
+def parse_window_date(raw: str, tzid: str) -> datetime:
+    """A ``from``/``to`` query value: a date (midnight in ``tzid``) or a time."""
+    parsed = parse_event_time(raw, tzid)
+    return parsed.instant()

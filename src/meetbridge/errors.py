@@ -1,0 +1,102 @@
+"""The one error tree of meetbridge.
+
+::
+
+    MeetbridgeError
+     ├── ConfigError              the configuration cannot be used (one problem per line)
+     ├── RequestError             the caller asked for something we refuse; rendered by api/errors.py
+     │    ├── InvalidRequest      422, Cronofy-shaped {"errors": {field: [{key, description}]}}
+     │    ├── NotAuthenticated    401
+     │    └── NotFound            404
+     ├── StorageError             the database failed in a way callers cannot fix
+     │    └── Conflict            a uniqueness rule was broken by a concurrent writer
+     └── ProviderError            only these leave providers/: no provider wire format escapes
+          ├── ProviderUnavailable(retry_after)   transient: network, 5xx, 409, 429, 507
+          ├── ProviderRejected(status, code)     permanent: the provider refused the request
+          ├── ProviderAuthExpired                credentials must be refreshed before a retry
+          └── ProviderNotFound                   the provider object is gone
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+class MeetbridgeError(Exception):
+    """Base of every error meetbridge raises on purpose."""
+
+
+class ConfigError(MeetbridgeError):
+    """The configuration has problems; each is one line naming the profile and key."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class RequestError(MeetbridgeError):
+    status_code = 400
+    code = "bad_request"
+
+
+class InvalidRequest(RequestError):
+    """Field errors in Cronofy's shape; ``errors`` maps field name to (key, description) pairs."""
+
+    status_code = 422
+    code = "invalid_request"
+
+    def __init__(self, errors: Mapping[str, list[tuple[str, str]]]) -> None:
+        self.errors = {field: list(items) for field, items in errors.items()}
+        super().__init__("; ".join(f"{f}: {d}" for f, items in self.errors.items() for _, d in items))
+
+    @classmethod
+    def single(cls, field: str, kind: str, description: str) -> InvalidRequest:
+        return cls({field: [(f"errors.{kind}", description)]})
+
+
+class NotAuthenticated(RequestError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(RequestError):
+    status_code = 404
+    code = "not_found"
+
+
+class StorageError(MeetbridgeError):
+    """The database failed; translated from driver errors in db/ only."""
+
+
+class Conflict(StorageError):
+    """A concurrent writer broke a uniqueness rule; the caller may retry."""
+
+
+class ProviderError(MeetbridgeError):
+    """A provider call failed; raised only by providers/."""
+
+
+class ProviderUnavailable(ProviderError):
+    """Transient: try again later, no sooner than ``retry_after`` seconds when given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
+        self.retry_after = retry_after
+        self.status = status
+        super().__init__(message)
+
+
+class ProviderRejected(ProviderError):
+    """Permanent: the provider refused; ``code`` is the provider's own error code where it gives one."""
+
+    def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class ProviderAuthExpired(ProviderError):
+    """The provider no longer accepts our credentials; refresh them, then retry once."""
+
+
+class ProviderNotFound(ProviderError):
+    """The provider object (bot, calendar, event) no longer exists."""

@@ -1,0 +1,33 @@
+"""The objects one gateway process shares, built once at start-up and handed to controllers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from meetbridge.config.catalogue import Catalogue
+from meetbridge.config.profiles import GatewayConfig
+from meetbridge.db.applications import ApplicationRepository
+from meetbridge.db.calendars import CalendarRepository
+from meetbridge.db.database import Database
+from meetbridge.db.events import EventRepository
+from meetbridge.settings import Settings
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    catalogue: Catalogue
+    config: GatewayConfig
+    database: Database
+    applications: ApplicationRepository = field(init=False)
+    calendars: CalendarRepository = field(init=False)
+    events: EventRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.applications = ApplicationRepository(self.database)
+        self.calendars = CalendarRepository(self.database)
+        self.events = EventRepository(self.database)
+
+    @property
+    def public_url(self) -> str | None:
+        return self.settings.public_url or self.config.server.public_url

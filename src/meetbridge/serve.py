@@ -1,0 +1,79 @@
+"""``meetbridge serve``: validate, migrate, then serve HTTP with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+
+import click
+import uvicorn
+
+from meetbridge.app import build_gateway, create_app
+from meetbridge.config.catalogue import load_catalogue
+from meetbridge.config.profiles import GatewayConfig, load_config
+from meetbridge.db.migrate import upgrade
+from meetbridge.errors import ConfigError
+from meetbridge.gateway import Gateway
+from meetbridge.settings import Settings
+
+DEMO_APPLICATION = "demo"
+DEMO_CALENDAR = "Demo calendar"
+
+
+def load_or_exit(settings: Settings) -> GatewayConfig:
+    try:
+        return load_config(settings.config_path, load_catalogue(settings.catalogue_dir))
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.echo(line, err=True)
+        click.echo("meetbridge: refusing to start until the configuration is fixed", err=True)
+        raise SystemExit(2) from None
+
+
+async def _demo_credentials(gateway: Gateway) -> tuple[str, str]:
+    """A fresh token for the demo application and its calendar (created once, reused after)."""
+    application_id, token = await gateway.applications.create_token(DEMO_APPLICATION)
+    existing = [c for c in await gateway.calendars.list(application_id) if c.name == DEMO_CALENDAR]
+    calendar = existing[0] if existing else await gateway.calendars.create(application_id, DEMO_CALENDAR)
+    return token, calendar.calendar_id
+
+
+def demo_banner(base_url: str, token: str, calendar_id: str, profile_id: str | None) -> str:
+    body = (
+        '{"event_id": "demo-1", "summary": "Demo meeting", '
+        '"start": "2030-01-01T16:00:00Z", "end": "2030-01-01T17:00:00Z", '
+        '"conferencing": {"profile_id": "explicit", "provider_description": "Zoom", '
+        '"join_url": "https://zoom.us/j/1234567890"}'
+        + (f', "extensions": [{{"provider": "recall", "profile_id": "{profile_id}"}}]' if profile_id else "")
+        + "}"
+    )
+    auth = shlex.quote(f"Authorization: Bearer {token}")
+    return "\n".join(
+        [
+            "",
+            f"meetbridge is serving on {base_url}",
+            f"  bearer token: {token}",
+            f"  calendar:     {calendar_id}",
+            "",
+            "Try it:",
+            f"  curl -sS -X POST {base_url}/v1/calendars/{calendar_id}/events -H {auth} \\",
+            f"       -H 'Content-Type: application/json' -d {shlex.quote(body)}",
+            f"  curl -sS {base_url}/v1/calendars/{calendar_id}/events/demo-1 -H {auth}",
+            "",
+        ]
+    )
+
+
+def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
+    config = load_or_exit(settings)
+    upgrade(settings.database_url)
+    gateway = build_gateway(settings, config)
+    app = create_app(settings, gateway=gateway)
+    if sandbox:
+        token, calendar_id = asyncio.run(_demo_credentials(gateway))
+        base_url = f"http://{host}:{port}"
+        profile = next(iter(sorted(config.profiles)), None)
+        click.echo(demo_banner(base_url, token, calendar_id, profile))
+        sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
