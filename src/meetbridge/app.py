@@ -17,6 +17,7 @@ from meetbridge.api.calendars import CalendarsController
 from meetbridge.api.errors import EXCEPTION_HANDLERS
 from meetbridge.api.events import EventsController
 from meetbridge.api.health import healthz, readyz
+from meetbridge.api.openapi import finish_schema
 from meetbridge.api.profiles import ProfilesController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, gateway: Gateway | None = No
         lifespan=[lifespan],
         debug=False,
     )
+    finish_schema(app.openapi_schema)
     app.state.gateway = gateway
     app.state.token_cache = TokenCache()
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from pathlib import Path
@@ -132,7 +131,8 @@ def openapi_document() -> str:
 
     settings = Settings(database_url="sqlite+aiosqlite:///:memory:")
     app = create_app(settings, gateway=build_gateway(settings, GatewayConfig(ServerConfig(), {})))
-    return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True) + "\n"
+    raw = msgspec.json.encode(app.openapi_schema.to_schema(), order="sorted")
+    return msgspec.json.format(raw, indent=2).decode() + "\n"
 
 
 @main.command("serve")

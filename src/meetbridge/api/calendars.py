@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 
-from meetbridge.api.events import INVALID
+from meetbridge.api.events import VALIDATION
 from meetbridge.api.schemas import CalendarCreate, CalendarRead, CalendarResponse, CalendarsResponse
 from meetbridge.db.calendars import Calendar
 from meetbridge.gateway import Gateway
@@ -25,7 +25,7 @@ class CalendarsController(Controller):
         )
 
     # Cronofy answers Create Calendar with 200, and its SDKs expect exactly that.
-    @post(operation_id="create_calendar", status_code=200, responses=INVALID, summary="Create a calendar")
+    @post(operation_id="create_calendar", status_code=200, responses=VALIDATION, summary="Create a calendar")
     async def create_calendar(
         self, data: CalendarCreate, application_id: str, gateway: Gateway
     ) -> CalendarResponse:

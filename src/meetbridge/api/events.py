@@ -14,6 +14,7 @@ from litestar.params import Parameter
 
 from meetbridge.api.presenters import event_detail, event_read
 from meetbridge.api.schemas import (
+    ErrorBody,
     EventDelete,
     EventDetailResponse,
     EventUpsert,
@@ -29,7 +30,9 @@ from meetbridge.errors import InvalidRequest, NotFound
 from meetbridge.gateway import Gateway
 
 PROVIDERS = ("recall",)
-INVALID = {422: ResponseSpec(data_container=ValidationErrors, description="Invalid parameters")}
+NOT_FOUND = {404: ResponseSpec(data_container=ErrorBody, description="No such resource for this application")}
+VALIDATION = {422: ResponseSpec(data_container=ValidationErrors, description="Invalid parameters")}
+INVALID = {**VALIDATION, **NOT_FOUND}
 _BoolQuery = Annotated[bool, Parameter(required=False)]
 
 
@@ -203,6 +206,7 @@ class EventsController(Controller):
     @get(
         "/calendars/{calendar_id:str}/events/{event_id:str}",
         operation_id="get_event",
+        responses=NOT_FOUND,
         summary="One managed event with its extension status (meetbridge)",
     )
     async def get_event(
@@ -214,6 +218,7 @@ class EventsController(Controller):
     @get(
         "/calendars/{calendar_id:str}/events/by-uid/{event_uid:str}",
         operation_id="get_event_by_uid",
+        responses=NOT_FOUND,
         summary="One event by event_uid with its extension status (meetbridge)",
     )
     async def get_event_by_uid(
