@@ -43,7 +43,9 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def settings(tmp_path: Path, config_file: Path) -> Settings:
     url = f"sqlite+aiosqlite:///{tmp_path / 'meetbridge.db'}"
     upgrade(url)
-    return Settings(database_url=url, config_path=config_file, events_page_size=5)
+    # No worker in-process: Litestar's test client runs the lifespan on a loop of its own, and worker
+    # behaviour is proven against real server processes in tests/e2e.
+    return Settings(database_url=url, config_path=config_file, events_page_size=5, run_worker=False)
 
 
 @pytest.fixture

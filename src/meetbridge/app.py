@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
@@ -19,6 +20,7 @@ from meetbridge.api.events import EventsController
 from meetbridge.api.health import healthz, readyz
 from meetbridge.api.openapi import finish_schema
 from meetbridge.api.profiles import ProfilesController
+from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.database import Database
@@ -47,16 +49,31 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-def create_app(settings: Settings | None = None, *, gateway: Gateway | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    gateway: Gateway | None = None,
+    extra_routes: Sequence[Router] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> Litestar:
+    """``extra_routes`` and the hooks mount stand-ins (``serve --sandbox``) in the same server."""
     settings = settings or get_settings()
     gateway = gateway or build_gateway(settings)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.run_worker:
+            worker_task = asyncio.create_task(gateway.worker().run(stop), name="meetbridge-worker")
         try:
             yield
         finally:
-            await gateway.database.dispose()
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+            await gateway.aclose()
 
     api = Router(
         path="/",
@@ -65,14 +82,17 @@ def create_app(settings: Settings | None = None, *, gateway: Gateway | None = No
     )
     logging.getLogger("meetbridge").setLevel(settings.log_level)
     app = Litestar(
-        route_handlers=[api, healthz, readyz],
+        route_handlers=[api, WebhooksController, healthz, readyz, *extra_routes],
         dependencies={"gateway": Provide(lambda: gateway, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]  # handlers are typed per exception class
         openapi_config=openapi_config(),
         lifespan=[lifespan],
+        on_startup=list(on_startup),
+        on_shutdown=list(on_shutdown),
         debug=False,
     )
     finish_schema(app.openapi_schema)
     app.state.gateway = gateway
     app.state.token_cache = TokenCache()
+    app.state.seen_webhooks = SeenMessages()
     return app

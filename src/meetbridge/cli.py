@@ -148,6 +148,8 @@ def serve(host: str, port: int, config_path: Path | None, database_url: str | No
     from meetbridge.serve import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per provider request drowns what matters; our own logs name failed calls.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     run(_settings(config_path, database_url), host=host, port=port, sandbox=sandbox)
 
 

@@ -10,6 +10,10 @@ from meetbridge.db.applications import ApplicationRepository
 from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
+from meetbridge.outbox.reconcile import Reconciler
+from meetbridge.outbox.store import JobStore
+from meetbridge.outbox.worker import Worker
+from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
 
 
@@ -22,11 +26,26 @@ class Gateway:
     applications: ApplicationRepository = field(init=False)
     calendars: CalendarRepository = field(init=False)
     events: EventRepository = field(init=False)
+    registry: AdapterRegistry = field(init=False)
+    jobs: JobStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.applications = ApplicationRepository(self.database)
         self.calendars = CalendarRepository(self.database)
         self.events = EventRepository(self.database)
+        self.registry = AdapterRegistry(self.catalogue)
+        self.jobs = JobStore(self.database)
+
+    def worker(self) -> Worker:
+        """A worker for this gateway; in-process upserts wake it."""
+        reconciler = Reconciler(self.database, self.config, self.registry)
+        worker = Worker(self.jobs, reconciler, self.catalogue, concurrency=self.settings.worker_concurrency)
+        self.events.on_enqueue = worker.wake
+        return worker
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
+        await self.database.dispose()
 
     @property
     def public_url(self) -> str | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from typing import Any
 
 import click
+import msgspec
 import uvicorn
 
 from meetbridge.app import build_gateway, create_app
@@ -15,6 +17,13 @@ from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
 from meetbridge.gateway import Gateway
+from meetbridge.sandbox.profiles import (
+    RECALL_PATH,
+    SANDBOX_BOT_PROFILE,
+    recall_sandbox,
+    sandbox_profiles,
+)
+from meetbridge.sandbox.recall import recall_sandbox_router
 from meetbridge.settings import Settings
 
 DEMO_APPLICATION = "demo"
@@ -68,12 +77,23 @@ def demo_banner(base_url: str, token: str, calendar_id: str, profile_id: str | N
 def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
     config = load_or_exit(settings)
     upgrade(settings.database_url)
+    # The gateway calls its own sandbox over loopback, whatever address it listens on.
+    local_url = f"http://127.0.0.1:{port}"
+    app_options: dict[str, Any] = {}
+    if sandbox:
+        catalogue = load_catalogue(settings.catalogue_dir)
+        profiles = {**sandbox_profiles(local_url, catalogue), **config.profiles}
+        config = msgspec.structs.replace(config, profiles=profiles)
+        recall = recall_sandbox(local_url)
+        app_options = {
+            "extra_routes": [recall_sandbox_router(recall, path_prefix=RECALL_PATH)],
+            "on_startup": [recall.ensure_background],
+            "on_shutdown": [recall.aclose],
+        }
     gateway = build_gateway(settings, config)
-    app = create_app(settings, gateway=gateway)
+    app = create_app(settings, gateway=gateway, **app_options)
     if sandbox:
         token, calendar_id = asyncio.run(_demo_credentials(gateway))
-        base_url = f"http://{host}:{port}"
-        profile = next(iter(sorted(config.profiles)), None)
-        click.echo(demo_banner(base_url, token, calendar_id, profile))
+        click.echo(demo_banner(f"http://{host}:{port}", token, calendar_id, SANDBOX_BOT_PROFILE))
         sys.stdout.flush()
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)

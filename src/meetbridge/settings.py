@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str | None = None
     events_page_size: int = 100
     log_level: str = "INFO"
+    run_worker: bool = True  # MEETBRIDGE_WORKER=0: serve the API only (another process runs the worker)
+    worker_concurrency: int = 16
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -43,6 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             public_url=env.get("MEETBRIDGE_PUBLIC_URL") or None,
             events_page_size=int(env.get("MEETBRIDGE_EVENTS_PAGE_SIZE", "100")),
             log_level=env.get("MEETBRIDGE_LOG_LEVEL", "INFO"),
+            run_worker=env.get("MEETBRIDGE_WORKER", "1").lower() not in ("0", "false", "no"),
+            worker_concurrency=int(env.get("MEETBRIDGE_WORKER_CONCURRENCY", "16")),
         )
 
 

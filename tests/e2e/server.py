@@ -31,13 +31,19 @@ def wait_until(condition: object, *, timeout: float, what: str, interval: float 
 
 
 class ServerProcess:
-    def __init__(self, workdir: Path, *, config: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = f"sqlite+aiosqlite:///{workdir / 'meetbridge.db'}"
         self.config = config
         self.env = {**os.environ, **(env or {}), "MEETBRIDGE_DATABASE_URL": self.database_url}
+        # The server runs in ``workdir``: a relative PYTHONPATH (PYTHONPATH=src) must not break it.
+        if self.env.get("PYTHONPATH"):
+            paths = self.env["PYTHONPATH"].split(os.pathsep)
+            self.env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths if p)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
 
@@ -62,7 +68,9 @@ class ServerProcess:
         if self.config is not None:
             args += ["--config", str(self.config)]
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            args, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+        )
         wait_until(self._healthy, timeout=30, what=f"meetbridge on {self.url} (log: {self.log_path})")
         return self
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from meetbridge.db.applications import hash_token
 from meetbridge.errors import NotAuthenticated
@@ -37,7 +38,7 @@ class TokenCache:
         self._entries[token] = (application_id, time.monotonic() + _CACHE_SECONDS)
 
 
-async def provide_application_id(request: Request[Any, Any, Any], gateway: Gateway) -> str:
+async def provide_application_id(request: Request[Any, Any, Any], gateway: NamedDependency[Gateway]) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()

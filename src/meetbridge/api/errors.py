@@ -28,11 +28,12 @@ def _validation_response(errors: dict[str, list[FieldError]]) -> Response[Valida
 def _field_of(key: str | None, message: str) -> tuple[str, str]:
     """Name the top-level field a decoding error is about, and its Cronofy error kind."""
     missing = _MISSING.search(message)
+    kind = "required" if missing else "invalid"
+    if key and key != "data":
+        return key.split(".")[0].split("[")[0], kind
     if missing:
-        return missing.group(1), "required"
-    if not key or key == "data":
-        return "body", "invalid"
-    return key.split(".")[0].split("[")[0], "invalid"
+        return missing.group(1), kind
+    return "body", kind
 
 
 def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ValidationErrors]:

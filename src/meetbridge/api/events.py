@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from meetbridge.api.presenters import event_detail, event_read
 from meetbridge.api.schemas import (
@@ -33,7 +35,7 @@ PROVIDERS = ("recall",)
 NOT_FOUND = {404: ResponseSpec(data_container=ErrorBody, description="No such resource for this application")}
 VALIDATION = {422: ResponseSpec(data_container=ValidationErrors, description="Invalid parameters")}
 INVALID = {**VALIDATION, **NOT_FOUND}
-_BoolQuery = Annotated[bool, Parameter(required=False)]
+_BoolQuery = Annotated[bool, QueryParameter(required=False)]
 
 
 class ReadParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,7 +50,9 @@ class ReadParams(msgspec.Struct, frozen=True, kw_only=True):
     only_managed: bool = False
     localized_times: bool = False
     calendar_ids: tuple[str, ...] = ()
-    page: int = 1
+    page: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1
+    after_start: str | None = None  # keyset cursor: the last event of the previous page
+    after_pk: int | None = None
 
 
 def _encode_page(params: ReadParams) -> str:
@@ -58,9 +62,12 @@ def _encode_page(params: ReadParams) -> str:
 def _decode_page(token: str) -> ReadParams:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        return msgspec.json.decode(raw, type=ReadParams)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
+        params = msgspec.json.decode(raw, type=ReadParams)
+        if params.after_start is not None:
+            datetime.fromisoformat(params.after_start)
+    except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         raise NotFound("unknown page; start again from GET /v1/events") from None
+    return params
 
 
 def _desired_extensions(extensions: list[Extension], gateway: Gateway) -> list[DesiredExtension]:
@@ -103,7 +110,11 @@ class EventsController(Controller):
         summary="Create or update an event (Cronofy upsert)",
     )
     async def upsert_event(
-        self, calendar_id: str, data: EventUpsert, application_id: str, gateway: Gateway
+        self,
+        calendar_id: FromPath[str],
+        data: JSONBody[EventUpsert],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
     ) -> None:
         provided: dict[str, Any] = msgspec.to_builtins(data)
         event_id, event_uid = provided.pop("event_id", None), provided.pop("event_uid", None)
@@ -138,7 +149,11 @@ class EventsController(Controller):
         summary="Delete an event and cancel its bot",
     )
     async def delete_event(
-        self, calendar_id: str, data: EventDelete, application_id: str, gateway: Gateway
+        self,
+        calendar_id: FromPath[str],
+        data: JSONBody[EventDelete],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
     ) -> None:
         event_id = data.event_id or None
         event_uid = data.event_uid or None
@@ -150,12 +165,12 @@ class EventsController(Controller):
     async def read_events(
         self,
         request: Request[Any, Any, Any],
-        application_id: str,
-        gateway: Gateway,
-        tzid: str = DEFAULT_TZID,
-        from_: Annotated[str | None, Parameter(query="from")] = None,
-        to: str | None = None,
-        last_modified: str | None = None,
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
+        tzid: FromQuery[str] = DEFAULT_TZID,
+        from_: Annotated[str | None, QueryParameter(name="from")] = None,
+        to: FromQuery[str | None] = None,
+        last_modified: FromQuery[str | None] = None,
         include_deleted: _BoolQuery = False,
         include_managed: _BoolQuery = False,
         only_managed: _BoolQuery = False,
@@ -163,7 +178,7 @@ class EventsController(Controller):
         include_moved: _BoolQuery = False,
         include_geo: _BoolQuery = False,
         google_event_ids: _BoolQuery = False,
-        calendar_ids: Annotated[list[str] | None, Parameter(query="calendar_ids[]")] = None,
+        calendar_ids: Annotated[list[str] | None, QueryParameter(name="calendar_ids[]")] = None,
     ) -> ReadEventsResponse:
         params = ReadParams(
             tzid=tzid,
@@ -180,7 +195,11 @@ class EventsController(Controller):
 
     @get("/events/pages/{token:str}", operation_id="read_events_page", summary="Next page of Read Events")
     async def read_events_page(
-        self, request: Request[Any, Any, Any], token: str, application_id: str, gateway: Gateway
+        self,
+        request: Request[Any, Any, Any],
+        token: FromPath[str],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
     ) -> ReadEventsResponse:
         return await self._page(request, application_id, gateway, _decode_page(token))
 
@@ -191,13 +210,20 @@ class EventsController(Controller):
         for calendar_id in params.calendar_ids:
             await gateway.calendars.get(application_id, calendar_id)
         size = gateway.settings.events_page_size
-        stored, total = await gateway.events.read(query, page=params.page, page_size=size)
-        pages = max(1, -(-total // size))
+        after = None
+        if params.after_start is not None and params.after_pk is not None:
+            after = (datetime.fromisoformat(params.after_start), params.after_pk)
+        stored, remaining = await gateway.events.read(query, after=after, page_size=size)
+        # pycronofy keeps fetching while current < total, so total counts the pages still to come.
+        pages = params.page - 1 + max(1, -(-remaining // size))
         next_page = None
-        if params.page < pages:
+        if params.page < pages and stored:
             base = (gateway.public_url or str(request.base_url)).rstrip("/")
-            token = _encode_page(msgspec.structs.replace(params, page=params.page + 1))
-            next_page = f"{base}/v1/events/pages/{token}"
+            last = stored[-1]
+            cursor = msgspec.structs.replace(
+                params, page=params.page + 1, after_start=last.start_at.isoformat(), after_pk=last.pk
+            )
+            next_page = f"{base}/v1/events/pages/{_encode_page(cursor)}"
         return ReadEventsResponse(
             pages=Pages(current=params.page, total=pages, next_page=next_page),
             events=[event_read(e, localized=params.localized_times) for e in stored],
@@ -210,7 +236,11 @@ class EventsController(Controller):
         summary="One managed event with its extension status (meetbridge)",
     )
     async def get_event(
-        self, calendar_id: str, event_id: str, application_id: str, gateway: Gateway
+        self,
+        calendar_id: FromPath[str],
+        event_id: FromPath[str],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
     ) -> EventDetailResponse:
         event = await gateway.events.get(application_id, calendar_id, event_id=event_id)
         return EventDetailResponse(event=event_detail(event))
@@ -222,7 +252,11 @@ class EventsController(Controller):
         summary="One event by event_uid with its extension status (meetbridge)",
     )
     async def get_event_by_uid(
-        self, calendar_id: str, event_uid: str, application_id: str, gateway: Gateway
+        self,
+        calendar_id: FromPath[str],
+        event_uid: FromPath[str],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
     ) -> EventDetailResponse:
         event = await gateway.events.get(application_id, calendar_id, event_uid=event_uid)
         return EventDetailResponse(event=event_detail(event))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 
 from meetbridge.api.schemas import Health
@@ -21,7 +22,7 @@ async def healthz() -> Health:
     summary="The process can serve: the database answers",
     responses={503: ResponseSpec(data_container=Health, description="Not ready")},
 )
-async def readyz(gateway: Gateway) -> Response[Health]:
+async def readyz(gateway: NamedDependency[Gateway]) -> Response[Health]:
     if await gateway.database.ping():
         return Response(Health(status="ready"))
     return Response(Health(status="database unavailable"), status_code=503)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from meetbridge.api.schemas import ProfileRead, ProfilesResponse
 from meetbridge.gateway import Gateway
@@ -13,7 +14,9 @@ class ProfilesController(Controller):
     tags = ["profiles"]
 
     @get(operation_id="list_profiles", summary="List configured profiles and their adapters")
-    async def list_profiles(self, application_id: str, gateway: Gateway) -> ProfilesResponse:
+    async def list_profiles(
+        self, application_id: NamedDependency[str], gateway: NamedDependency[Gateway]
+    ) -> ProfilesResponse:
         del application_id  # required for authentication only
         return ProfilesResponse(
             profiles=[

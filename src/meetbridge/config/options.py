@@ -6,6 +6,7 @@ every key against these Structs, so an unknown key or a value an adapter cannot 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
@@ -51,8 +52,9 @@ class AdapterOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Keys refused with a sentence of their own instead of "unknown key".
     refused_keys: ClassVar[dict[str, str]] = {}
 
-    def problems(self) -> list[tuple[str, str]]:
-        """Cross-field checks after every key converted: (key, what is wrong)."""
+    @classmethod
+    def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Checks across keys, on the keys that converted: (key, what is wrong)."""
         return []
 
 
@@ -74,8 +76,9 @@ class RecallBotOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True)
     join_lead_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
     bot_config: dict[str, Any] = msgspec.field(default_factory=dict)
 
-    def problems(self) -> list[tuple[str, str]]:
-        return _bot_config_problems(self.bot_config, CREATE_BOT_FIELDS)
+    @classmethod
+    def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS)
 
 
 class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
@@ -88,11 +91,12 @@ class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_field
     microsoft_client_id: Secret | None = None
     microsoft_client_secret: Secret | None = None
 
-    def problems(self) -> list[tuple[str, str]]:
+    @classmethod
+    def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
         # Calendar V2 fills meeting_url from the event but lets bot_config override it.
-        found = _bot_config_problems(self.bot_config, CREATE_BOT_FIELDS | {"meeting_url"})
+        found = _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS | {"meeting_url"})
         for platform in ("google", "microsoft"):
-            pair = (getattr(self, f"{platform}_client_id"), getattr(self, f"{platform}_client_secret"))
+            pair = (values.get(f"{platform}_client_id"), values.get(f"{platform}_client_secret"))
             if (pair[0] is None) != (pair[1] is None):
                 found.append((f"{platform}_client_secret", f"{platform}_client_id and _secret go together"))
         return found

@@ -63,14 +63,18 @@ def _convert_error(exc: msgspec.ValidationError) -> str:
     return re.sub(r" - at `\$[^`]*`$", "", str(exc))
 
 
-def _base_url(options: AdapterOptions, spec: AdapterSpec) -> tuple[str | None, str, list[str]]:
+def _base_url(
+    values: Mapping[str, Any], options_class: type[AdapterOptions], spec: AdapterSpec
+) -> tuple[str | None, str, list[str]]:
     """(region, base URL, problems): ``base_url`` wins over the region's URL from the catalogue."""
-    region_key = "data_center" if hasattr(options, "data_center") else "region"
-    region: str | None = getattr(options, region_key)
-    if options.base_url is not None:
-        if not re.match(r"^https?://[^\s/]+", options.base_url):
+    has_data_center = any(f.name == "data_center" for f in msgspec.structs.fields(options_class))
+    region_key = "data_center" if has_data_center else "region"
+    region: str | None = values.get(region_key)
+    base_url: str | None = values.get("base_url")
+    if base_url is not None:
+        if not re.match(r"^https?://[^\s/]+", base_url):
             return region, "", ["base_url: must be an http(s) URL"]
-        return region, options.base_url.rstrip("/"), []
+        return region, base_url.rstrip("/"), []
     region = region or spec.default_region
     if region not in spec.regions:
         known = ", ".join(sorted(spec.regions))
@@ -107,20 +111,19 @@ def _load_profile(
 ) -> tuple[Profile | None, list[str]]:
     options_class = spec.options_class()
     clean, problems = _convert_keys(table, options_class, spec.name, environ)
-    if problems:
-        return None, [f"profile {profile_id}: {problem}" for problem in problems]
-    options = options_class(**clean)
-    problems = [f"{key}: {what}" for key, what in options.problems()]
-    region, base_url, found = _base_url(options, spec)
+    # The checks across keys run on whatever converted, so one bad key does not hide the others.
+    problems += [f"{key}: {what}" for key, what in options_class.problems(clean)]
+    region, base_url, found = _base_url(clean, options_class, spec)
     problems += found
     known = ", ".join(sorted(spec.rate_limits))
     problems += [
         f"rate_limits.{endpoint}: unknown endpoint (one of {known})"
-        for endpoint in sorted(options.rate_limits)
+        for endpoint in sorted(clean.get("rate_limits") or {})
         if endpoint not in spec.rate_limits
     ]
     if problems:
         return None, [f"profile {profile_id}: {problem}" for problem in problems]
+    options = options_class(**clean)
     limits = {**spec.rate_limits, **options.rate_limits}
     return Profile(profile_id, spec.name, base_url, region, options, limits), []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from meetbridge.db.tables import calendars, event_extensions, events, utcnow
 from meetbridge.domain.events import merge_upsert
 from meetbridge.domain.extensions import DesiredExtension, ExtensionState, plan_extensions
 from meetbridge.errors import Conflict, InvalidRequest, NotFound
+from meetbridge.outbox.store import enqueue
 
 # Cronofy reads external events from 16 days back to 201 days ahead unless told otherwise.
 DEFAULT_WINDOW_PAST = timedelta(days=16)
@@ -91,6 +92,8 @@ async def _extensions_for(connection: AsyncConnection, pks: Sequence[int]) -> di
                 bot_id=row.bot_id,
                 last_error=row.last_error,
                 updated_at=row.updated_at,
+                provider_state=row.provider_state,
+                bot_status=row.bot_status,
             )
         )
     return found
@@ -99,6 +102,8 @@ async def _extensions_for(connection: AsyncConnection, pks: Sequence[int]) -> di
 class EventRepository:
     def __init__(self, database: Database) -> None:
         self.database = database
+        # Called after a transaction that enqueued a job has committed (the worker's wake-up).
+        self.on_enqueue: Callable[[], None] = lambda: None
 
     async def _owned_calendar(
         self, connection: AsyncConnection, application_id: str, calendar_id: str
@@ -135,7 +140,7 @@ class EventRepository:
         for attempt in (1, 2):
             try:
                 async with self.database.write() as connection:
-                    return await self._upsert(
+                    stored, enqueued = await self._upsert(
                         connection,
                         application_id=application_id,
                         calendar_id=calendar_id,
@@ -147,6 +152,10 @@ class EventRepository:
             except Conflict:
                 if attempt == 2:
                     raise
+            else:
+                if enqueued:
+                    self.on_enqueue()
+                return stored
         raise AssertionError("unreachable")
 
     async def _upsert(
@@ -159,10 +168,10 @@ class EventRepository:
         event_uid: str | None,
         provided: dict[str, Any],
         extensions: list[DesiredExtension] | None,
-    ) -> StoredEvent:
+    ) -> tuple[StoredEvent, bool]:
         await self._owned_calendar(connection, application_id, calendar_id)
         previous = await self._find(connection, calendar_id, event_id=event_id, event_uid=event_uid)
-        if previous is None and event_uid is not None:
+        if event_uid is not None and (previous is None or previous.deleted):
             raise InvalidRequest.single(
                 "event_uid", "not_found", f"no event with event_uid {event_uid} in this calendar"
             )
@@ -172,7 +181,7 @@ class EventRepository:
         changes = plan_extensions(current, extensions, now)
         fields_changed = previous is None or previous.deleted or merged.fields != previous.fields
         if not fields_changed and not changes.changed:
-            return previous  # type: ignore[return-value]  # previous is set when nothing changed
+            return previous, False  # type: ignore[return-value]  # previous is set when nothing changed
         values = {
             "fields": merged.fields,
             "start_at": merged.start.instant(),
@@ -202,7 +211,9 @@ class EventRepository:
         await self._write_extensions(connection, pk, changes.upserts, changes.removals)
         stored = await self._find(connection, calendar_id, event_id=event_id, event_uid=event_uid)
         assert stored is not None  # noqa: S101 - written in this transaction
-        return stored
+        if stored.extensions:
+            await enqueue(connection, pk, now)
+        return stored, bool(stored.extensions)
 
     async def _write_extensions(
         self, connection: AsyncConnection, pk: int, upserts: list[ExtensionState], removals: list[str]
@@ -214,14 +225,22 @@ class EventRepository:
                 )
             )
         for state in upserts:
-            await connection.execute(
-                event_extensions.delete().where(
-                    event_extensions.c.event_pk == pk, event_extensions.c.provider == state.provider
+            # Only the desired side changes here; bot_id and provider_state belong to the worker.
+            desired = {
+                "profile_id": state.profile_id,
+                "status": state.status,
+                "last_error": state.last_error,
+                "updated_at": state.updated_at,
+            }
+            updated = await connection.execute(
+                event_extensions.update()
+                .where(event_extensions.c.event_pk == pk, event_extensions.c.provider == state.provider)
+                .values(**desired)
+            )
+            if updated.rowcount == 0:
+                await connection.execute(
+                    event_extensions.insert().values(event_pk=pk, provider=state.provider, **desired)
                 )
-            )
-            await connection.execute(
-                event_extensions.insert().values(event_pk=pk, **msgspec.structs.asdict(state))
-            )
 
     async def delete(
         self, application_id: str, calendar_id: str, *, event_id: str | None, event_uid: str | None
@@ -240,7 +259,63 @@ class EventRepository:
             )
             changes = plan_extensions(previous.extensions, [], now)
             await self._write_extensions(connection, previous.pk, changes.upserts, changes.removals)
-            return await self._find(connection, calendar_id, event_id=event_id, event_uid=event_uid)
+            stored = await self._find(connection, calendar_id, event_id=event_id, event_uid=event_uid)
+            if stored is not None and stored.extensions:
+                await enqueue(connection, previous.pk, now)
+        if stored is not None and stored.extensions:
+            self.on_enqueue()
+        return stored
+
+    async def record_bot_status(self, bot_id: str, code: str, sub_code: str | None) -> int:
+        """Apply a provider's bot status report; returns how many events carry that bot."""
+        now = utcnow()
+        async with self.database.write() as connection:
+            rows = list(
+                await connection.execute(
+                    sa.select(event_extensions.c.event_pk, event_extensions.c.provider).where(
+                        event_extensions.c.bot_id == bot_id
+                    )
+                )
+            )
+            for row in rows:
+                values: dict[str, Any] = {"bot_status": code}
+                if code == "fatal":
+                    reason = sub_code or "unknown"
+                    values.update(
+                        status="failed",
+                        last_error=f"the bot failed at Recall (sub_code: {reason})",
+                        updated_at=now,
+                    )
+                await connection.execute(
+                    event_extensions.update()
+                    .where(
+                        event_extensions.c.event_pk == row.event_pk,
+                        event_extensions.c.provider == row.provider,
+                    )
+                    .values(**values)
+                )
+                metadata = dict(
+                    await connection.scalar(sa.select(events.c.metadata).where(events.c.pk == row.event_pk))
+                    or {}
+                )
+                metadata[row.provider] = {
+                    **(metadata.get(row.provider) or {}),
+                    "bot_id": bot_id,
+                    "status": code,
+                }
+                await connection.execute(
+                    events.update()
+                    .where(events.c.pk == row.event_pk)
+                    .values(metadata=metadata, updated_at=now)
+                )
+        return len(rows)
+
+    async def get_by_pk(self, pk: int) -> StoredEvent | None:
+        async with self.database.read() as connection:
+            row = (await connection.execute(sa.select(*_EVENT_COLUMNS).where(events.c.pk == pk))).first()
+            if row is None:
+                return None
+            return _stored(row, (await _extensions_for(connection, [pk]))[pk])
 
     async def get(
         self,
@@ -310,9 +385,20 @@ class EventRepository:
             )
         return conditions
 
-    async def read(self, query: EventQuery, *, page: int, page_size: int) -> tuple[list[StoredEvent], int]:
-        """One page (1-based) of events and the total number of matching events."""
+    async def read(
+        self, query: EventQuery, *, after: tuple[datetime, int] | None, page_size: int
+    ) -> tuple[list[StoredEvent], int]:
+        """A page of events after the keyset cursor ``after`` (start, pk), and how many remain from it.
+
+        A cursor rather than an offset: events deleted or added between two page reads neither
+        shift the pages nor make an unchanged event vanish from them.
+        """
         conditions = self._filters(query, utcnow())
+        if after is not None:
+            start, pk = after
+            conditions.append(
+                sa.or_(events.c.start_at > start, sa.and_(events.c.start_at == start, events.c.pk > pk))
+            )
         base = (
             sa.select(*_EVENT_COLUMNS)
             .join(calendars, calendars.c.id == events.c.calendar_id)
@@ -320,13 +406,9 @@ class EventRepository:
         )
         count = sa.select(sa.func.count()).select_from(events.join(calendars)).where(*conditions)
         async with self.database.read() as connection:
-            total = await connection.scalar(count) or 0
+            remaining = await connection.scalar(count) or 0
             rows = list(
-                await connection.execute(
-                    base.order_by(events.c.start_at, events.c.pk)
-                    .limit(page_size)
-                    .offset((page - 1) * page_size)
-                )
+                await connection.execute(base.order_by(events.c.start_at, events.c.pk).limit(page_size))
             )
             extensions = await _extensions_for(connection, [row.pk for row in rows])
-        return [_stored(row, extensions[row.pk]) for row in rows], total
+        return [_stored(row, extensions[row.pk]) for row in rows], remaining

@@ -101,6 +101,23 @@ event_extensions = sa.Table(
     sa.Column("bot_id", sa.String(64), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # What the adapter knows it has done at the provider (bot id, join_at, a create under way...).
+    # Owned by the adapter; written even when the event changed meanwhile, so no bot is ever forgotten.
+    sa.Column("provider_state", JSONValue, nullable=True),
+    sa.Column("bot_status", sa.String(40), nullable=True),  # last status Recall reported (webhooks)
+)
+
+# The outbox: at most one job per event, so quick successive upserts coalesce into one plan.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("event_pk", sa.ForeignKey("events.pk", ondelete="CASCADE"), primary_key=True),
+    sa.Column("run_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("generation", sa.Integer, nullable=False, default=1),  # bumped by every enqueue
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
 )
 
 

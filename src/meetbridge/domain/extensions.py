@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
@@ -30,6 +31,13 @@ class ExtensionState(msgspec.Struct, frozen=True, kw_only=True):
     bot_id: str | None = None
     last_error: str | None = None
     updated_at: datetime
+    provider_state: dict[str, Any] | None = None
+    bot_status: str | None = None
+
+    @property
+    def holds_provider_objects(self) -> bool:
+        """A bot exists, or a create may be under way: the record must outlive the app's interest."""
+        return self.bot_id is not None or bool(self.provider_state)
 
 
 class ExtensionChanges(msgspec.Struct, frozen=True):
@@ -73,7 +81,7 @@ def plan_extensions(
     for provider, state in by_provider.items():
         if provider in wanted:
             continue
-        if state.bot_id is None:
+        if not state.holds_provider_objects:
             removals.append(provider)
         elif state.profile_id != NO_PROFILE:
             # Dropping the extension while a bot exists means "no bot": cancel it first.

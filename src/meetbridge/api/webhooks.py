@@ -1,0 +1,80 @@
+"""Inbound provider webhooks: verified before the body is read as data, then applied."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath
+
+from meetbridge.api.schemas import ErrorBody, Health
+from meetbridge.errors import InvalidRequest, NotAuthenticated, NotFound
+from meetbridge.gateway import Gateway
+from meetbridge.providers.recall.webhooks import (
+    BotStatusEvent,
+    WebhookPayloadError,
+    WebhookVerificationError,
+    parse_recall_webhook,
+    verify_recall_webhook,
+)
+
+_SEEN_SECONDS = 600.0
+
+
+class SeenMessages:
+    """Webhook ids handled recently: a redelivery of the same id changes nothing twice."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        now = time.monotonic()
+        while self._seen and next(iter(self._seen.values())) < now - _SEEN_SECONDS:
+            self._seen.popitem(last=False)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+class WebhooksController(Controller):
+    path = "/v1/webhooks"
+    tags = ["webhooks"]
+
+    @post(
+        "/recall/{profile_id:str}",
+        operation_id="recall_webhook",
+        status_code=200,
+        security=[],
+        responses={
+            401: ResponseSpec(data_container=ErrorBody, description="Signature missing, wrong or stale")
+        },
+        summary="Recall.ai webhook receiver (Svix / Standard Webhooks signatures)",
+    )
+    async def recall_webhook(
+        self, request: Request[Any, Any, Any], profile_id: FromPath[str], gateway: NamedDependency[Gateway]
+    ) -> Health:
+        profile = gateway.config.profiles.get(profile_id)
+        secret = getattr(profile.options, "webhook_secret", None) if profile else None
+        if profile is None or secret is None:
+            raise NotFound(f"profile {profile_id} does not receive Recall webhooks (no webhook_secret)")
+        body = await request.body()
+        try:
+            verify_recall_webhook(secret.reveal(), request.headers, body)
+        except WebhookVerificationError as exc:
+            raise NotAuthenticated(f"webhook rejected: {exc}") from None
+        message_id = request.headers.get("webhook-id") or request.headers.get("svix-id") or ""
+        seen: SeenMessages = request.app.state.seen_webhooks
+        if not seen.first_time(f"{profile_id}:{message_id}"):
+            return Health(status="duplicate ignored")
+        try:
+            event = parse_recall_webhook(body)
+        except WebhookPayloadError as exc:
+            raise InvalidRequest.single("body", "invalid", str(exc)) from None
+        if isinstance(event, BotStatusEvent):
+            await gateway.events.record_bot_status(event.bot_id, event.code, event.sub_code)
+        return Health(status="ok")

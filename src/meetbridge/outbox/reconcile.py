@@ -1,0 +1,184 @@
+"""One job: load the event, let each extension's adapter act, write back what happened.
+
+Provider facts (bot ids, records of creates under way) are always written, because forgetting a bot
+is how doubles happen. Status is written only if the event did not change meanwhile; if it did, the
+job was enqueued again and the next run plans against the newer version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from meetbridge.config.profiles import GatewayConfig, Profile
+from meetbridge.db.database import Database
+from meetbridge.db.events import EventRepository, StoredEvent
+from meetbridge.db.tables import event_extensions, events, utcnow
+from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
+from meetbridge.domain.meeting_urls import find_meeting_url
+from meetbridge.providers.base import EventSnapshot, Outcome, ProviderState
+from meetbridge.providers.registry import AdapterRegistry
+
+
+class AdapterFailure(Exception):
+    """An adapter call failed; carries which adapter, so the worker applies that adapter's budget."""
+
+    def __init__(self, adapter: str, error: BaseException) -> None:
+        self.adapter = adapter
+        self.error = error
+        super().__init__(str(error))
+
+
+def snapshot(event: StoredEvent) -> EventSnapshot:
+    fields = event.fields
+    found = find_meeting_url(
+        join_url=(fields.get("conferencing") or {}).get("join_url"),
+        location=(fields.get("location") or {}).get("description"),
+        url=fields.get("url"),
+        description=fields.get("description"),
+    )
+    return EventSnapshot(
+        pk=event.pk,
+        event_uid=event.event_uid,
+        calendar_id=event.calendar_id,
+        version=event.version,
+        deleted=event.deleted,
+        summary=fields.get("summary") or "",
+        start_at=event.start_at,
+        end_at=event.end_at,
+        all_day=len(fields.get("start", "")) == 10,
+        meeting_url=found.url if found else None,
+    )
+
+
+def owner_profile_id(state: ProviderState | None) -> str | None:
+    """The profile under which the provider objects in ``state`` were made."""
+    if not state:
+        return None
+    owner = state.get("profile_id") or (state.get("intended") or {}).get("profile_id")
+    return str(owner) if owner else None
+
+
+class Reconciler:
+    def __init__(self, database: Database, config: GatewayConfig, registry: AdapterRegistry) -> None:
+        self.database = database
+        self.config = config
+        self.registry = registry
+        self.events = EventRepository(database)
+
+    async def run(self, event_pk: int) -> None:
+        event = await self.events.get_by_pk(event_pk)
+        if event is None:
+            return  # the event row is gone (its calendar was deleted); nothing to keep in step
+        view = snapshot(event)
+        for extension in event.extensions:
+            outcome = await self._reconcile(view, extension)
+            await self._write_back(view, extension.provider, outcome)
+
+    async def _reconcile(self, event: EventSnapshot, extension: ExtensionState) -> Outcome:
+        state = extension.provider_state
+        owner = owner_profile_id(state)
+        wanted = extension.profile_id if extension.profile_id != NO_PROFILE and not event.deleted else None
+        if owner is not None and owner != wanted:
+            # The bot belongs to another profile (or none is wanted): its own adapter cancels it.
+            cancelled = await self._call(owner, event, extension.provider, want_bot=False, state=state)
+            if wanted is None or cancelled.provider_state:
+                return cancelled
+            state = None
+        if wanted is None:
+            return Outcome(status=ExtensionStatus.CANCELLED)
+        return await self._call(wanted, event, extension.provider, want_bot=True, state=state)
+
+    async def _call(
+        self,
+        profile_id: str,
+        event: EventSnapshot,
+        provider: str,
+        *,
+        want_bot: bool,
+        state: ProviderState | None,
+    ) -> Outcome:
+        profile: Profile | None = self.config.profiles.get(profile_id)
+        if profile is None:
+            message = f"profile {profile_id!r} is no longer configured; meetbridge cannot reach its bot"
+            return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
+        adapter = self.registry.adapter(profile)
+
+        async def save_state(new_state: ProviderState) -> None:
+            await self._save_state(event.pk, provider, new_state)
+
+        try:
+            return await adapter.reconcile(
+                event, want_bot=want_bot, state=state, save_state=save_state, now=utcnow()
+            )
+        except Exception as exc:
+            raise AdapterFailure(profile.adapter, exc) from exc
+
+    async def _save_state(self, event_pk: int, provider: str, state: ProviderState) -> None:
+        async with self.database.write() as connection:
+            await connection.execute(
+                event_extensions.update()
+                .where(event_extensions.c.event_pk == event_pk, event_extensions.c.provider == provider)
+                .values(provider_state=state or None, bot_id=state.get("bot_id"))
+            )
+
+    async def _write_back(self, event: EventSnapshot, provider: str, outcome: Outcome) -> None:
+        now = utcnow()
+        async with self.database.write() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(events.c.version, events.c.metadata).where(events.c.pk == event.pk)
+                )
+            ).first()
+            if row is None:
+                return
+            values: dict[str, Any] = {"provider_state": outcome.provider_state, "bot_id": outcome.bot_id}
+            if row.version == event.version:
+                values.update(status=outcome.status, last_error=outcome.last_error, updated_at=now)
+            if outcome.bot_id is None:
+                values["bot_status"] = None
+            await connection.execute(
+                event_extensions.update()
+                .where(event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider)
+                .values(**values)
+            )
+            metadata = dict(row.metadata or {})
+            recall = dict(metadata.get(provider) or {})
+            if outcome.bot_id:
+                if recall.get("bot_id") != outcome.bot_id:
+                    recall = {"bot_id": outcome.bot_id}
+            else:
+                recall = {}
+            if recall:
+                metadata[provider] = recall
+            else:
+                metadata.pop(provider, None)
+            if metadata != (row.metadata or {}):
+                await connection.execute(
+                    events.update().where(events.c.pk == event.pk).values(metadata=metadata, updated_at=now)
+                )
+
+    async def fail(self, event_pk: int, reason: str) -> None:
+        """The worker gave up: say so on every extension still waiting."""
+        async with self.database.write() as connection:
+            await connection.execute(
+                event_extensions.update()
+                .where(
+                    event_extensions.c.event_pk == event_pk,
+                    event_extensions.c.status == ExtensionStatus.PENDING,
+                )
+                .values(status=ExtensionStatus.FAILED, last_error=reason, updated_at=utcnow())
+            )
+
+    async def note_retry(self, event_pk: int, error: str, delay: float) -> None:
+        """While retrying, the event says what went wrong and when the next try is."""
+        async with self.database.write() as connection:
+            await connection.execute(
+                event_extensions.update()
+                .where(
+                    event_extensions.c.event_pk == event_pk,
+                    event_extensions.c.status == ExtensionStatus.PENDING,
+                )
+                .values(last_error=f"{error} (retrying in {delay:.0f}s)")
+            )

@@ -1,0 +1,128 @@
+"""The outbox table: enqueue inside the caller's transaction; claim with a lease; finish or retry.
+
+One row per event. An enqueue while a job runs bumps ``generation``; finishing then keeps the row
+(released, due now) so the worker plans again against the newer version — ten quick upserts cost at
+most two plans. A lease that is not renewed expires, and any worker may claim the job again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meetbridge.db.database import Database
+from meetbridge.db.tables import jobs, utcnow
+
+
+class ClaimedJob(msgspec.Struct, frozen=True):
+    event_pk: int
+    generation: int
+    attempts: int
+
+
+async def enqueue(connection: AsyncConnection, event_pk: int, now: datetime) -> None:
+    """Make the event's job due now; called inside the transaction that changed the event."""
+    dialect_insert: Any = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(jobs).values(event_pk=event_pk, run_at=now, generation=1, attempts=0)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[jobs.c.event_pk],
+            set_={"run_at": now, "generation": jobs.c.generation + 1, "attempts": 0, "last_error": None},
+        )
+    )
+
+
+class JobStore:
+    def __init__(self, database: Database, *, lease: timedelta = timedelta(seconds=30)) -> None:
+        self.database = database
+        self.lease = lease
+
+    async def claim(self, owner: str, limit: int) -> list[ClaimedJob]:
+        now = utcnow()
+        due = (
+            sa.select(jobs.c.event_pk, jobs.c.generation, jobs.c.attempts)
+            .where(
+                jobs.c.run_at <= now,
+                sa.or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now),
+            )
+            .order_by(jobs.c.run_at)
+            .limit(limit)
+        )
+        if not self.database.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        async with self.database.write() as connection:
+            claimed = [
+                ClaimedJob(r.event_pk, r.generation, r.attempts) for r in await connection.execute(due)
+            ]
+            if claimed:
+                await connection.execute(
+                    jobs.update()
+                    .where(jobs.c.event_pk.in_([j.event_pk for j in claimed]))
+                    .values(lease_owner=owner, lease_expires_at=now + self.lease)
+                )
+        return claimed
+
+    async def heartbeat(self, owner: str, event_pks: list[int]) -> None:
+        if not event_pks:
+            return
+        async with self.database.write() as connection:
+            await connection.execute(
+                jobs.update()
+                .where(jobs.c.event_pk.in_(event_pks), jobs.c.lease_owner == owner)
+                .values(lease_expires_at=utcnow() + self.lease)
+            )
+
+    async def finish(self, owner: str, job: ClaimedJob) -> bool:
+        """Delete the job unless it was enqueued again meanwhile; True when it is gone."""
+        async with self.database.write() as connection:
+            deleted = await connection.execute(
+                jobs.delete().where(
+                    jobs.c.event_pk == job.event_pk,
+                    jobs.c.generation == job.generation,
+                    jobs.c.lease_owner == owner,
+                )
+            )
+            if deleted.rowcount:
+                return True
+            await self._release(connection, owner, job.event_pk)
+            return False
+
+    async def retry(self, owner: str, job: ClaimedJob, *, delay: float, error: str) -> None:
+        """Run again after ``delay`` seconds, unless a newer enqueue already made it due now."""
+        async with self.database.write() as connection:
+            await connection.execute(
+                jobs.update()
+                .where(
+                    jobs.c.event_pk == job.event_pk,
+                    jobs.c.lease_owner == owner,
+                    jobs.c.generation == job.generation,
+                )
+                .values(
+                    run_at=utcnow() + timedelta(seconds=delay), attempts=job.attempts + 1, last_error=error
+                )
+            )
+            await self._release(connection, owner, job.event_pk)
+
+    async def _release(self, connection: AsyncConnection, owner: str, event_pk: int) -> None:
+        await connection.execute(
+            jobs.update()
+            .where(jobs.c.event_pk == event_pk, jobs.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest job not held by a live lease becomes due (for the worker's sleep)."""
+        async with self.database.read() as connection:
+            found: datetime | None = await connection.scalar(
+                sa.select(sa.func.min(sa.func.coalesce(jobs.c.lease_expires_at, jobs.c.run_at)))
+            )
+            return found
+
+    async def pending(self) -> int:
+        async with self.database.read() as connection:
+            return int(await connection.scalar(sa.select(sa.func.count()).select_from(jobs)) or 0)

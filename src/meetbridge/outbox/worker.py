@@ -1,0 +1,151 @@
+"""The worker loop: claim due jobs, run them concurrently, heartbeat their leases, retry or give up.
+
+It runs inside ``meetbridge serve`` by default and alone as ``meetbridge worker``. In-process upserts
+wake it at once; jobs written by other processes are found by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import uuid
+
+from meetbridge.config.catalogue import Catalogue, RetryBudget
+from meetbridge.db.tables import utcnow
+from meetbridge.outbox.reconcile import AdapterFailure, Reconciler
+from meetbridge.outbox.retry import Retry, RetryStrategy
+from meetbridge.outbox.store import ClaimedJob, JobStore
+
+log = logging.getLogger("meetbridge.worker")
+
+DEFAULT_BUDGET = RetryBudget(max_attempts=12, base_delay_seconds=1.0, max_delay_seconds=300.0)
+
+
+class Worker:
+    def __init__(
+        self,
+        store: JobStore,
+        reconciler: Reconciler,
+        catalogue: Catalogue,
+        *,
+        concurrency: int = 16,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.reconciler = reconciler
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.strategies = {name: RetryStrategy(spec.retry) for name, spec in catalogue.adapters.items()}
+        self.default_strategy = RetryStrategy(DEFAULT_BUDGET)
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+
+    def wake(self) -> None:
+        """Called after a transaction that enqueued a job has committed."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(stop), name="meetbridge-heartbeat")
+        try:
+            while not stop.is_set():
+                claimed = await self._claim()
+                if claimed and len(self._running) < self.concurrency:
+                    continue  # there may be more due right now
+                await self._sleep(stop)
+        finally:
+            heartbeat.cancel()
+            # Let running jobs finish their provider call and write-back; a lease expiry would also
+            # recover them, but a clean stop should not leave work for another worker.
+            if self._running:
+                await asyncio.wait(list(self._running.values()), timeout=10)
+            for task in self._running.values():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _claim(self) -> bool:
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            return False
+        try:
+            jobs = await self.store.claim(self.owner, free)
+        except Exception:
+            log.exception("claiming jobs failed; trying again shortly")
+            return False
+        for job in jobs:
+            task = asyncio.create_task(self._run(job), name=f"meetbridge-job-{job.event_pk}")
+            self._running[job.event_pk] = task
+            task.add_done_callback(functools.partial(self._done, job.event_pk))
+        return bool(jobs)
+
+    def _done(self, event_pk: int, _task: asyncio.Task[None]) -> None:
+        self._running.pop(event_pk, None)
+        self._wake.set()  # a slot is free
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        timeout = self.poll_interval
+        with contextlib.suppress(Exception):
+            due = await self.store.next_due()
+            if due is not None:
+                timeout = max(0.0, min(timeout, (due - utcnow()).total_seconds()))
+        if timeout <= 0 and len(self._running) < self.concurrency:
+            return
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(
+                waiters, timeout=timeout or self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        interval = self.store.lease / 3
+        while not stop.is_set():
+            await asyncio.sleep(interval.total_seconds())
+            try:
+                await self.store.heartbeat(self.owner, list(self._running))
+            except Exception:
+                log.exception("lease heartbeat failed")
+
+    async def _run(self, job: ClaimedJob) -> None:
+        try:
+            await self.reconciler.run(job.event_pk)
+        except Exception as exc:
+            await self._failed(job, exc)
+            return
+        try:
+            if not await self.store.finish(self.owner, job):
+                self._wake.set()  # changed while we worked: plan again on the newer version
+        except Exception:
+            log.exception(
+                "finishing job for event %s failed; its lease will expire and it reruns", job.event_pk
+            )
+
+    async def _failed(self, job: ClaimedJob, exc: Exception) -> None:
+        adapter = exc.adapter if isinstance(exc, AdapterFailure) else None
+        cause = exc.error if isinstance(exc, AdapterFailure) else exc
+        strategy = self.strategies.get(adapter or "", self.default_strategy)
+        decision = strategy.decide(job.attempts, cause)
+        message = str(cause) or type(cause).__name__
+        try:
+            if isinstance(decision, Retry):
+                log.info(
+                    "event %s: %s; retry %d in %.1fs", job.event_pk, message, job.attempts + 1, decision.delay
+                )
+                await self.reconciler.note_retry(job.event_pk, message, decision.delay)
+                await self.store.retry(self.owner, job, delay=decision.delay, error=message)
+            else:
+                log.warning("event %s: giving up: %s", job.event_pk, decision.reason)
+                await self.reconciler.fail(job.event_pk, decision.reason)
+                await self.store.finish(self.owner, job)
+        except Exception:
+            log.exception("recording the failure of event %s failed; its lease will expire", job.event_pk)
+        if adapter is None:
+            log.error("unexpected error for event %s", job.event_pk, exc_info=cause)

@@ -1,0 +1,100 @@
+"""The explicit adapter registry: catalogue names → classes, imported lazily, one per profile.
+
+Nothing is discovered by scanning folders. Every catalogue entry names its implementation; a test
+keeps the catalogue and the classes in step. One paced HTTP client is shared per provider account.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+
+import httpx
+
+from meetbridge.config.catalogue import Catalogue
+from meetbridge.config.profiles import Profile
+from meetbridge.errors import ConfigError
+from meetbridge.providers.base import Adapter, AdapterFactory
+from meetbridge.providers.http import ProviderHttp
+
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+def load_factory(dotted: str) -> AdapterFactory:
+    module_name, _, attribute = dotted.partition(":")
+    factory: AdapterFactory = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+class AdapterRegistry:
+    def __init__(self, catalogue: Catalogue, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        implementations: dict[str, str] = {}
+        for name, spec in catalogue.adapters.items():
+            if spec.implementation in implementations:
+                raise ConfigError(
+                    [
+                        f"adapter catalogue: {name} and {implementations[spec.implementation]} "
+                        f"both name {spec.implementation}"
+                    ]
+                )
+            implementations[spec.implementation] = name
+        self.catalogue = catalogue
+        self.transport = transport
+        self._factories: dict[str, AdapterFactory] = {}
+        self._clients: dict[tuple[str, str], ProviderHttp] = {}
+        self._adapters: dict[str, tuple[Profile, Adapter]] = {}
+
+    def factory(self, adapter_name: str) -> AdapterFactory:
+        if adapter_name not in self._factories:
+            spec = self.catalogue.adapters[adapter_name]
+            factory = load_factory(spec.implementation)
+            declared = getattr(factory, "name", None)
+            if declared != adapter_name:
+                raise ConfigError(
+                    [f"adapter catalogue {adapter_name}: {spec.implementation} says it is {declared!r}"]
+                )
+            self._factories[adapter_name] = factory
+        return self._factories[adapter_name]
+
+    def _client(self, profile: Profile, credential: str, headers: Mapping[str, str]) -> ProviderHttp:
+        key = (profile.base_url, credential)
+        if key not in self._clients:
+            client = httpx.AsyncClient(
+                base_url=profile.base_url,
+                headers=dict(headers),
+                timeout=DEFAULT_TIMEOUT,
+                transport=self.transport,
+            )
+            self._clients[key] = ProviderHttp(
+                f"{profile.adapter} at {profile.base_url}", client, profile.rate_limits
+            )
+        return self._clients[key]
+
+    def adapter(self, profile: Profile) -> Adapter:
+        """The adapter for ``profile``; rebuilt when the profile's configuration changed."""
+        cached = self._adapters.get(profile.profile_id)
+        if cached is not None and cached[0] == profile:
+            return cached[1]
+        factory = self.factory(profile.adapter)
+        credential, headers = auth_headers(profile)
+        adapter = factory(
+            profile, self.catalogue.adapters[profile.adapter], self._client(profile, credential, headers)
+        )
+        self._adapters[profile.profile_id] = (profile, adapter)
+        return adapter
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        self._adapters.clear()
+
+
+def auth_headers(profile: Profile) -> tuple[str, dict[str, str]]:
+    """(a key identifying the account, the headers every call carries) for a profile."""
+    api_key = getattr(profile.options, "api_key", None)
+    if api_key is not None:
+        key: str = api_key.reveal()
+        return key, {"Authorization": f"Token {key}"}
+    # Adapters that authenticate per call (Cronofy's per-calendar OAuth tokens) add their own headers.
+    return profile.profile_id, {}

@@ -1,0 +1,44 @@
+"""What ``meetbridge serve --sandbox`` adds: the stand-ins mounted in the gateway, and profiles using them.
+
+The sandbox's key and webhook secret are fixed, public values: they open nothing but the local stand-in.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from meetbridge.config.catalogue import Catalogue
+from meetbridge.config.profiles import Profile, parse_config
+from meetbridge.sandbox.recall import RecallSandbox
+
+RECALL_PATH = "/sandbox/recall"
+SANDBOX_RECALL_KEY = "sandbox-recall-api-key"
+SANDBOX_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"meetbridge-sandbox-webhook-secret").decode()
+SANDBOX_BOT_PROFILE = "sandbox-bot"
+_ENV = {
+    "MEETBRIDGE_SANDBOX_RECALL_KEY": SANDBOX_RECALL_KEY,
+    "MEETBRIDGE_SANDBOX_WEBHOOK_SECRET": SANDBOX_WEBHOOK_SECRET,
+}
+
+
+def sandbox_profiles(gateway_url: str, catalogue: Catalogue) -> dict[str, Profile]:
+    document = {
+        "profiles": {
+            SANDBOX_BOT_PROFILE: {
+                "adapter": "recall-bot",
+                "base_url": f"{gateway_url}{RECALL_PATH}",
+                "api_key": "env:MEETBRIDGE_SANDBOX_RECALL_KEY",
+                "webhook_secret": "env:MEETBRIDGE_SANDBOX_WEBHOOK_SECRET",
+                "bot_name": "meetbridge sandbox bot",
+            }
+        }
+    }
+    return dict(parse_config(document, catalogue, _ENV).profiles)
+
+
+def recall_sandbox(gateway_url: str) -> RecallSandbox:
+    return RecallSandbox(
+        api_keys={SANDBOX_RECALL_KEY},
+        webhook_url=f"{gateway_url}/v1/webhooks/recall/{SANDBOX_BOT_PROFILE}",
+        webhook_secret=SANDBOX_WEBHOOK_SECRET,
+    )
