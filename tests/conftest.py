@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from meetbridge.app import build_gateway, create_app
 from meetbridge.config.catalogue import load_catalogue
@@ -82,8 +82,20 @@ class Api:
         return event
 
 
+@asynccontextmanager
+async def in_process_client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the test's own event loop (Litestar's test client would run it on another one,
+    which asyncpg refuses). The lifespan is not run: in-process tests have no worker."""
+    app = create_app(gateway.settings, gateway=gateway)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
+    ) as client:
+        yield client
+    await gateway.aclose()
+
+
 @pytest.fixture
-async def api(settings: Settings, gateway: Gateway) -> AsyncIterator[Api]:
+async def api(gateway: Gateway) -> AsyncIterator[Api]:
     _, token = await gateway.applications.create_token("notetaker")
-    async with AsyncTestClient(create_app(settings, gateway=gateway)) as client:
+    async with in_process_client(gateway) as client:
         yield Api(client=client, token=token, gateway=gateway)

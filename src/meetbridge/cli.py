@@ -55,13 +55,12 @@ def main() -> None:
 @_config_option
 def check_config(config_path: Path | None) -> None:
     """Validate the adapter catalogue and the profiles file; one line per problem, exit 2 on any."""
-    from meetbridge.config.catalogue import load_catalogue
-    from meetbridge.config.profiles import load_config
     from meetbridge.errors import ConfigError
+    from meetbridge.serve import load_checked_config
 
     settings = _settings(config_path)
     try:
-        config = load_config(settings.config_path, load_catalogue(settings.catalogue_dir))
+        config = load_checked_config(settings)
     except ConfigError as exc:
         _fail_on_config_problems(exc.problems)
     ids = ", ".join(f"{p.profile_id} ({p.adapter})" for p in config.profiles.values()) or "no profiles"
@@ -147,10 +146,54 @@ def serve(host: str, port: int, config_path: Path | None, database_url: str | No
     """Run the gateway: apply migrations, validate the configuration, serve HTTP."""
     from meetbridge.serve import run
 
+    _configure_logging()
+    run(_settings(config_path, database_url), host=host, port=port, sandbox=sandbox)
+
+
+@main.command("worker")
+@_config_option
+@_database_option
+@click.option(
+    "--concurrency",
+    default=None,
+    type=int,
+    help="Jobs run at once (default: $MEETBRIDGE_WORKER_CONCURRENCY or 16).",
+)
+def worker(config_path: Path | None, database_url: str | None, concurrency: int | None) -> None:
+    """Run only the worker (no HTTP): for deployments that scale API and worker separately."""
+    from meetbridge.serve import run_worker
+
+    _configure_logging()
+    settings = _settings(config_path, database_url)
+    if concurrency is not None:
+        settings = msgspec.structs.replace(settings, worker_concurrency=concurrency)
+    run_worker(settings)
+
+
+@main.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=int)
+@click.option(
+    "--api-key", default="sandbox-recall-api-key", show_default=True, help="The key the stand-in accepts."
+)
+@click.option("--webhook-url", default=None, help="Where to POST signed bot status webhooks.")
+@click.option("--webhook-secret", default=None, help="whsec_... secret that signs them.")
+def sandbox(host: str, port: int, api_key: str, webhook_url: str | None, webhook_secret: str | None) -> None:
+    """Run the Recall stand-in alone (bot API plus /_sandbox/ test controls)."""
+    import uvicorn
+
+    from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
+
+    _configure_logging()
+    recall = RecallSandbox(api_keys={api_key}, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    click.echo(f"Recall sandbox on http://{host}:{port} (api key: {api_key})")
+    uvicorn.run(create_recall_sandbox_app(recall), host=host, port=port, log_level="warning")
+
+
+def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per provider request drowns what matters; our own logs name failed calls.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    run(_settings(config_path, database_url), host=host, port=port, sandbox=sandbox)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import signal
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
 from meetbridge.gateway import Gateway
+from meetbridge.providers.registry import availability_problems
 from meetbridge.sandbox.profiles import (
     RECALL_PATH,
     SANDBOX_BOT_PROFILE,
@@ -30,9 +32,19 @@ DEMO_APPLICATION = "demo"
 DEMO_CALENDAR = "Demo calendar"
 
 
+def load_checked_config(settings: Settings) -> GatewayConfig:
+    """The profiles file, validated, with every profile's adapter available in this build."""
+    catalogue = load_catalogue(settings.catalogue_dir)
+    config = load_config(settings.config_path, catalogue)
+    problems = availability_problems(config.profiles.values(), catalogue)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
 def load_or_exit(settings: Settings) -> GatewayConfig:
     try:
-        return load_config(settings.config_path, load_catalogue(settings.catalogue_dir))
+        return load_checked_config(settings)
     except ConfigError as exc:
         for line in exc.problems:
             click.echo(line, err=True)
@@ -97,3 +109,23 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
         click.echo(demo_banner(f"http://{host}:{port}", token, calendar_id, SANDBOX_BOT_PROFILE))
         sys.stdout.flush()
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+
+
+def run_worker(settings: Settings) -> None:
+    """The worker alone, until SIGINT/SIGTERM; jobs from API processes are found by polling."""
+    config = load_or_exit(settings)
+    upgrade(settings.database_url)
+    gateway = build_gateway(settings, config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await gateway.worker().run(stop)
+        finally:
+            await gateway.aclose()
+
+    click.echo("meetbridge worker running; stop with Ctrl+C")
+    asyncio.run(main())

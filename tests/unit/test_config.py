@@ -415,15 +415,28 @@ def test_an_empty_catalogue_directory_is_reported(tmp_path: Path) -> None:
 
 
 def test_check_config_accepts_a_valid_file(tmp_path: Path) -> None:
-    path = write(tmp_path, toml(RECALL_BOT, CRONOFY.replace("[profiles.p]", "[profiles.c]")))
+    path = write(tmp_path, toml(RECALL_BOT, RECALL_BOT.replace("[profiles.p]", "[profiles.q]")))
 
     result = check_config("--config", str(path))
 
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("configuration ok")
     assert "p (recall-bot)" in result.stdout
-    assert "c (cronofy)" in result.stdout
+    assert "q (recall-bot)" in result.stdout
     assert result.stderr == ""
+
+
+def test_check_config_refuses_a_profile_whose_adapter_this_build_cannot_run(tmp_path: Path) -> None:
+    # The cronofy adapter's configuration is known (issue 2), its implementation lands later (issue 6):
+    # until then an operator learns it at start-up, not from a worker failing on every event.
+    path = write(tmp_path, toml(RECALL_BOT, CRONOFY.replace("[profiles.p]", "[profiles.c]")))
+
+    result = check_config("--config", str(path))
+
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "profile c: adapter: cronofy is not available in this version of meetbridge yet"
+    ]
 
 
 def test_check_config_prints_every_problem_on_its_own_line_and_exits_2(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from meetbridge.api.schemas import (
     Reminder,
 )
 from meetbridge.db.events import StoredEvent
-from meetbridge.domain.events import stored_time
+from meetbridge.domain.events import meeting_url_of, stored_time
 
 
 def wire_time(value: datetime) -> str:
@@ -40,12 +40,6 @@ def _conferencing(fields: dict[str, Any]) -> Conferencing | None:
         provider_name=conferencing.get("provider_description") or conferencing.get("provider_name"),
         join_url=conferencing.get("join_url"),
     )
-
-
-def meeting_url_of(fields: dict[str, Any]) -> str | None:
-    conferencing = fields.get("conferencing") or {}
-    join_url: str | None = conferencing.get("join_url")
-    return join_url
 
 
 def _common(event: StoredEvent, localized: bool) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from meetbridge.domain.meeting_urls import find_meeting_url
 from meetbridge.domain.times import DEFAULT_TZID, EventTime, TimeError, parse_event_time, zone
 from meetbridge.errors import InvalidRequest
 
@@ -74,6 +75,17 @@ def _merged_time(
     if provided.get(name) is not None:
         return _time_field(provided[name], tzid, name, errors)
     return stored_time(fields, name) if name in fields else None
+
+
+def meeting_url_of(fields: dict[str, Any]) -> str | None:
+    """The link a bot would join: conferencing.join_url, then location, url and description."""
+    found = find_meeting_url(
+        join_url=(fields.get("conferencing") or {}).get("join_url"),
+        location=(fields.get("location") or {}).get("description"),
+        url=fields.get("url"),
+        description=fields.get("description"),
+    )
+    return found.url if found else None
 
 
 def stored_time(fields: dict[str, Any], field: str) -> EventTime:

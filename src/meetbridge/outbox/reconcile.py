@@ -15,8 +15,8 @@ from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository, StoredEvent
 from meetbridge.db.tables import event_extensions, events, utcnow
+from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
-from meetbridge.domain.meeting_urls import find_meeting_url
 from meetbridge.providers.base import EventSnapshot, Outcome, ProviderState
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -32,12 +32,6 @@ class AdapterFailure(Exception):
 
 def snapshot(event: StoredEvent) -> EventSnapshot:
     fields = event.fields
-    found = find_meeting_url(
-        join_url=(fields.get("conferencing") or {}).get("join_url"),
-        location=(fields.get("location") or {}).get("description"),
-        url=fields.get("url"),
-        description=fields.get("description"),
-    )
     return EventSnapshot(
         pk=event.pk,
         event_uid=event.event_uid,
@@ -48,7 +42,7 @@ def snapshot(event: StoredEvent) -> EventSnapshot:
         start_at=event.start_at,
         end_at=event.end_at,
         all_day=len(fields.get("start", "")) == 10,
-        meeting_url=found.url if found else None,
+        meeting_url=meeting_url_of(fields),
     )
 
 

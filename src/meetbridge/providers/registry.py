@@ -7,7 +7,7 @@ keeps the catalogue and the classes in step. One paced HTTP client is shared per
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import httpx
 
@@ -88,6 +88,20 @@ class AdapterRegistry:
             await client.aclose()
         self._clients.clear()
         self._adapters.clear()
+
+
+def availability_problems(profiles: Iterable[Profile], catalogue: Catalogue) -> list[str]:
+    """Profiles whose adapter this build cannot run: refused at start-up, not discovered by the worker."""
+    problems = []
+    for profile in profiles:
+        try:
+            load_factory(catalogue.adapters[profile.adapter].implementation)
+        except (ImportError, AttributeError):
+            problems.append(
+                f"profile {profile.profile_id}: adapter: {profile.adapter} is not available in this version "
+                "of meetbridge yet"
+            )
+    return problems
 
 
 def auth_headers(profile: Profile) -> tuple[str, dict[str, str]]:

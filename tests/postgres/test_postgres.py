@@ -1,0 +1,114 @@
+"""The same code on PostgreSQL: migrations, the event API, and job claims with SKIP LOCKED."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from meetbridge.app import build_gateway
+from meetbridge.config.catalogue import load_catalogue
+from meetbridge.config.profiles import load_config
+from meetbridge.db.migrate import upgrade
+from meetbridge.gateway import Gateway
+from meetbridge.outbox.store import JobStore, enqueue
+from meetbridge.settings import Settings, default_catalogue_dir
+from tests.conftest import Api, in_process_client
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def pg_gateway(postgres_url: str, config_file: Path) -> Gateway:
+    await asyncio.to_thread(upgrade, postgres_url)
+    settings = Settings(
+        database_url=postgres_url, config_path=config_file, events_page_size=5, run_worker=False
+    )
+    return build_gateway(settings, load_config(config_file, load_catalogue(default_catalogue_dir())))
+
+
+@pytest.fixture
+async def pg_api(pg_gateway: Gateway) -> AsyncIterator[Api]:
+    _, token = await pg_gateway.applications.create_token("pg-app")
+    async with in_process_client(pg_gateway) as client:
+        yield Api(client=client, token=token, gateway=pg_gateway)
+
+
+async def test_upsert_read_and_delete_round_trip_on_postgres(pg_api: Api) -> None:
+    calendar_id = await pg_api.calendar()
+    body = {
+        "event_id": "pg-1",
+        "summary": "On PostgreSQL",
+        "start": "2031-03-01T09:00:00Z",
+        "end": "2031-03-01T10:00:00Z",
+        "tzid": "Europe/Berlin",
+        "conferencing": {"profile_id": "explicit", "join_url": "https://zoom.us/j/9988776655"},
+        "extensions": [{"provider": "recall", "profile_id": "int_sales_0000"}],
+    }
+    assert (await pg_api.upsert(calendar_id, body)).status_code == 202
+    assert (await pg_api.upsert(calendar_id, {"event_id": "pg-1", "summary": "Renamed"})).status_code == 202
+
+    event = await pg_api.event(calendar_id, "pg-1")
+    assert (event["summary"], event["start"], event["tzid"]) == (
+        "Renamed",
+        "2031-03-01T09:00:00Z",
+        "Europe/Berlin",
+    )
+    assert event["meeting_url"] == "https://zoom.us/j/9988776655"
+    assert [(x["profile_id"], x["status"]) for x in event["extensions"]] == [("int_sales_0000", "pending")]
+
+    listed = await pg_api.client.get("/v1/events?include_managed=true", headers=pg_api.auth)
+    assert [e["event_id"] for e in listed.json()["events"]] == ["pg-1"]
+
+    deleted = await pg_api.client.request(
+        "DELETE", f"/v1/calendars/{calendar_id}/events", json={"event_id": "pg-1"}, headers=pg_api.auth
+    )
+    assert deleted.status_code == 202
+    assert (await pg_api.event(calendar_id, "pg-1"))["deleted"] is True
+
+
+async def test_concurrent_claims_never_hand_out_the_same_job(pg_api: Api) -> None:
+    calendar_id = await pg_api.calendar()
+    for number in range(40):
+        response = await pg_api.upsert(
+            calendar_id,
+            {
+                "event_id": f"job-{number}",
+                "summary": "Job",
+                "start": "2031-03-01T09:00:00Z",
+                "end": "2031-03-01T10:00:00Z",
+                "extensions": [{"provider": "recall", "profile_id": "int_sales_0000"}],
+            },
+        )
+        assert response.status_code == 202
+    store = JobStore(pg_api.gateway.database)
+    assert await store.pending() == 40
+
+    claims = await asyncio.gather(*(store.claim(f"worker-{n}", 10) for n in range(6)))
+
+    claimed = [job.event_pk for batch in claims for job in batch]
+    assert len(claimed) == 40
+    assert len(set(claimed)) == 40  # SKIP LOCKED: no job went to two workers
+
+
+async def test_enqueue_coalesces_on_postgres(pg_gateway: Gateway, pg_api: Api) -> None:
+    calendar_id = await pg_api.calendar()
+    event = {
+        "event_id": "c-1",
+        "summary": "Coalesce",
+        "start": "2031-03-01T09:00:00Z",
+        "end": "2031-03-01T10:00:00Z",
+        "extensions": [{"provider": "recall", "profile_id": "int_sales_0000"}],
+    }
+    for minute in range(10):
+        event["start"] = f"2031-03-01T09:{minute:02d}:00Z"
+        assert (await pg_api.upsert(calendar_id, event)).status_code == 202
+    stored = await pg_gateway.events.get(
+        await pg_gateway.applications.application_for_token(pg_api.token) or "", calendar_id, event_id="c-1"
+    )
+    async with pg_gateway.database.write() as connection:
+        await enqueue(connection, stored.pk, stored.updated_at)
+    [job] = await JobStore(pg_gateway.database).claim("w", 10)
+    assert (job.event_pk, job.generation) == (stored.pk, 11)
