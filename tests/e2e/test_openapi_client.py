@@ -226,7 +226,7 @@ def test_generated_client_upserts_and_reads_one_event(generated: str, api: Any) 
         end=models.EventTimeObject(time="2030-08-01T13:30:00", tzid="Europe/Berlin"),
         tzid="Europe/Berlin",
         conferencing=models.ConferencingUpdate(
-            profile_id="explicit", provider_description="Zoom", join_url="https://zoom.us/j/123"
+            profile_id="explicit", provider_description="Zoom", join_url="https://zoom.us/j/1234567890"
         ),
         extensions=[models.Extension(provider="recall", profile_id=PROFILE)],
     )
@@ -241,7 +241,7 @@ def test_generated_client_upserts_and_reads_one_event(generated: str, api: Any) 
     assert (event.start, event.end) == ("2030-08-01T10:00:00Z", "2030-08-01T11:30:00Z")
     assert event.tzid == "Europe/Berlin"
     assert event.deleted is False
-    assert event.meeting_url == "https://zoom.us/j/123"
+    assert event.meeting_url == "https://zoom.us/j/1234567890"
     assert isinstance(event.conferencing, models.Conferencing)
     assert event.conferencing.provider_name == "Zoom"
     [extension] = event.extensions
