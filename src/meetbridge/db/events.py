@@ -295,7 +295,9 @@ class EventRepository:
                     .values(**values)
                 )
                 metadata = dict(
-                    await connection.scalar(sa.select(events.c.metadata).where(events.c.pk == row.event_pk))
+                    await connection.scalar(
+                        sa.select(events.c.metadata).where(events.c.pk == row.event_pk).with_for_update()
+                    )
                     or {}
                 )
                 metadata[row.provider] = {

@@ -122,7 +122,11 @@ class Reconciler:
         async with self.database.write() as connection:
             row = (
                 await connection.execute(
-                    sa.select(events.c.version, events.c.metadata).where(events.c.pk == event.pk)
+                    # FOR UPDATE: metadata is read-modify-write and webhooks write it too (PostgreSQL;
+                    # on SQLite the single writer already serialises).
+                    sa.select(events.c.version, events.c.metadata)
+                    .where(events.c.pk == event.pk)
+                    .with_for_update()
                 )
             ).first()
             if row is None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import msgspec
 
 from meetbridge.config.catalogue import RetryBudget
-from meetbridge.errors import ProviderAuthExpired, ProviderRejected, ProviderUnavailable
+from meetbridge.errors import ProviderAuthExpired, ProviderNotFound, ProviderRejected, ProviderUnavailable
 
 
 class Retry(msgspec.Struct, frozen=True):
@@ -39,7 +39,9 @@ class RetryStrategy:
 
     def decide(self, attempts: int, error: BaseException) -> Decision:
         """``attempts`` counts the failures before this one."""
-        if isinstance(error, ProviderRejected | ProviderAuthExpired):
+        # A 404 that escapes an adapter is not "the bot is gone" (adapters handle that); it means the
+        # endpoint itself is missing, as with a wrong base_url: permanent, like a rejection.
+        if isinstance(error, ProviderRejected | ProviderAuthExpired | ProviderNotFound):
             return GiveUp(str(error))
         if attempts + 1 >= self.budget.max_attempts:
             return GiveUp(f"gave up after {attempts + 1} attempts: {error}")

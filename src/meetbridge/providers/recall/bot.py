@@ -20,6 +20,7 @@ from meetbridge.config.catalogue import AdapterSpec
 from meetbridge.config.options import RecallBotOptions
 from meetbridge.config.profiles import Profile
 from meetbridge.domain.bot_plan import (
+    ENDED,
     ActualBot,
     Cancel,
     Create,
@@ -219,6 +220,9 @@ def _actual(state: ProviderState) -> ActualBot | None:
 def _outcome(desired: DesiredBot | Refusal | None, state: ProviderState) -> Outcome:
     bot_id = state.get("bot_id")
     provider_state = state or None
+    if desired is ENDED and bot_id:
+        # The meeting is over and its bot went to it: that is success, not a refusal.
+        return Outcome(status=ExtensionStatus.SCHEDULED, bot_id=bot_id, provider_state=provider_state)
     if isinstance(desired, Refusal):
         return Outcome(
             status=desired.status, bot_id=bot_id, last_error=desired.message, provider_state=provider_state
