@@ -10,13 +10,15 @@ import contextlib
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
 from aiolimiter import AsyncLimiter
 
 from meetbridge.errors import ProviderAuthExpired, ProviderNotFound, ProviderRejected, ProviderUnavailable
+
+T = TypeVar("T")
 
 # Statuses the provider asks us to retry (Recall: 409 conflict, 429 rate limit, 507 pool empty).
 TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 507})
@@ -37,8 +39,11 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
     with contextlib.suppress(ValueError):
         return max(0.0, float(value))
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (ValueError, TypeError):
+        return None  # unreadable: our own backoff decides
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _describe(response: httpx.Response) -> tuple[str, str | None]:
@@ -105,6 +110,15 @@ class ProviderHttp:
         if status == 404:
             raise ProviderNotFound(f"{where}: {message}")
         raise ProviderRejected(f"{where}: {message}", status=status, code=code)
+
+    def decode(self, response: httpx.Response, type_: type[T]) -> T:
+        """Read a success body; an unreadable one is transient and ambiguous (status None), never a crash."""
+        try:
+            return msgspec.json.decode(response.content, type=type_)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ProviderUnavailable(
+                f"{self.name} sent an unreadable answer to {response.request.url.path}: {exc}"
+            ) from exc
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -31,7 +31,7 @@ from meetbridge.domain.bot_plan import (
     plan_bot,
 )
 from meetbridge.domain.extensions import ExtensionStatus
-from meetbridge.errors import ProviderError, ProviderNotFound, ProviderRejected
+from meetbridge.errors import ProviderError, ProviderNotFound, ProviderRejected, ProviderUnavailable
 from meetbridge.providers.base import EventSnapshot, Outcome, ProviderState, SaveState
 from meetbridge.providers.http import ProviderHttp
 
@@ -133,18 +133,22 @@ class RecallBotAdapter:
                 "create_bot", "POST", BOTS, json=body, ok=frozenset({200, 201})
             )
         except ProviderError as exc:
-            if getattr(exc, "status", None) is not None:
-                # Recall answered: no bot was made, so the next attempt need not look for one.
+            if not (isinstance(exc, ProviderUnavailable) and exc.status is None):
+                # Recall answered (even if only to refuse): no bot was made, so the next attempt
+                # need not look for one. Only a lost answer (network, timeout) leaves it unknown.
                 await save_state({})
             raise
-        return {**facts, "bot_id": msgspec.json.decode(response.content, type=RecallBot).id}
+        return {**facts, "bot_id": self.http.decode(response, RecallBot).id}
 
     async def _update(
         self, event: EventSnapshot, action: Update, state: ProviderState, save_state: SaveState, now: datetime
     ) -> ProviderState:
         patch: dict[str, Any] = {"meeting_url": action.bot.meeting_url}
         if action.config_changed:
-            patch.update(self.config)
+            # The bot keeps the tag that names its event: the configured metadata must not replace it.
+            patch.update(
+                self.config, metadata={**(self.config.get("metadata") or {}), EVENT_KEY: event.event_uid}
+            )
         if action.bot.join_at - now > self.scheduled_lead and state.get("scheduled"):
             patch["join_at"] = _iso(action.bot.join_at)
             try:
@@ -181,7 +185,7 @@ class RecallBotAdapter:
         response = await self.http.request(
             "list_bots", "GET", BOTS, params={f"metadata__{NONCE_KEY}": str(state[NONCE_KEY])}
         )
-        found = msgspec.json.decode(response.content, type=BotPage).results
+        found = self.http.decode(response, BotPage).results
         if not found:
             await save_state({})
             return {}

@@ -1,0 +1,358 @@
+"""One suite every adapter passes, against its provider's in-process sandbox; plus catalogue ⇄ code.
+
+Adding an adapter is one entry in ``HARNESSES``: a factory that yields the adapter (built through the
+AdapterRegistry, speaking real HTTP to a sandbox) and a way to see the provider's live bots and count
+the calls it received.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+import meetbridge.providers
+from meetbridge.config.catalogue import AdapterSpec, Catalogue, load_catalogue
+from meetbridge.config.profiles import parse_config
+from meetbridge.domain.extensions import ExtensionStatus
+from meetbridge.errors import ConfigError
+from meetbridge.providers.base import Adapter, EventSnapshot, Outcome, ProviderState
+from meetbridge.providers.registry import AdapterRegistry, load_factory
+from meetbridge.sandbox.recall import RecallSandbox, SandboxClock, create_recall_sandbox_app
+from meetbridge.sandbox.recall_bots import TERMINAL_CODES
+from meetbridge.sandbox.recall_query import BotQuery
+from meetbridge.settings import default_catalogue_dir
+
+START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
+ZOOM = "https://zoom.us/j/1234567890?pwd=abc"
+CATALOGUE = load_catalogue(default_catalogue_dir())
+
+
+# --- harnesses: one per adapter ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveBot:
+    bot_id: str
+    join_at: datetime | None  # None: the provider sends it now (no scheduled time)
+
+
+@dataclass
+class Harness:
+    adapter: Adapter
+    now: Callable[[], datetime]
+    live_bots: Callable[[], Awaitable[list[LiveBot]]]
+    provider_calls: Callable[[], int]
+    join_lead: timedelta = timedelta(0)
+
+
+HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
+
+
+@asynccontextmanager
+async def recall_bot_harness() -> AsyncIterator[Harness]:
+    key = "contract-recall-key"
+    sandbox = RecallSandbox(api_keys=[key], clock=SandboxClock(start=START, frozen=True))
+    config = parse_config(
+        {
+            "profiles": {
+                "int_contract": {
+                    "adapter": "recall-bot",
+                    "base_url": "http://recall.sandbox",
+                    "api_key": "env:CONTRACT_RECALL_KEY",
+                }
+            }
+        },
+        CATALOGUE,
+        environ={"CONTRACT_RECALL_KEY": key},
+    )
+    registry = AdapterRegistry(
+        CATALOGUE, transport=httpx.ASGITransport(app=create_recall_sandbox_app(sandbox))
+    )
+    gone = TERMINAL_CODES | {"call_ended"}
+
+    async def live_bots() -> list[LiveBot]:
+        bots = await sandbox.admin_bots(BotQuery())
+        return [
+            LiveBot(bot.id, bot.join_at)
+            for bot in bots
+            if not bot.deleted and bot.status_changes[-1].code not in gone
+        ]
+
+    try:
+        yield Harness(
+            adapter=registry.adapter(config.profiles["int_contract"]),
+            now=sandbox.clock.now,
+            live_bots=live_bots,
+            provider_calls=lambda: len(sandbox.calls.entries()),
+        )
+    finally:
+        await registry.aclose()
+        await sandbox.aclose()
+
+
+HARNESSES = [pytest.param(recall_bot_harness, id="recall-bot")]
+
+
+# --- the contract --------------------------------------------------------------------------------
+
+
+class Run:
+    """Drives one adapter like the reconciler does: the state it returns is what it gets next time."""
+
+    def __init__(self, harness: Harness) -> None:
+        self.harness = harness
+        self.state: ProviderState | None = None
+        self.saved: list[ProviderState] = []
+
+    async def save(self, state: ProviderState) -> None:
+        self.saved.append(dict(state))
+        self.state = state or None
+
+    async def reconcile(self, event: EventSnapshot, *, want_bot: bool = True) -> Outcome:
+        outcome = await self.harness.adapter.reconcile(
+            event, want_bot=want_bot, state=self.state, save_state=self.save, now=self.harness.now()
+        )
+        self.state = outcome.provider_state
+        return outcome
+
+
+def snapshot(start: datetime, *, url: str | None = ZOOM, version: int = 1, **overrides: Any) -> EventSnapshot:
+    fields: dict[str, Any] = {
+        "pk": 1,
+        "event_uid": "evt_contract",
+        "calendar_id": "cal_contract",
+        "version": version,
+        "deleted": False,
+        "summary": "Contract meeting",
+        "start_at": start,
+        "end_at": start + timedelta(hours=1),
+        "all_day": False,
+        "meeting_url": url,
+    }
+    return EventSnapshot(**{**fields, **overrides})
+
+
+@pytest.fixture(params=HARNESSES)
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    factory: HarnessFactory = request.param
+    async with factory() as made:
+        yield made
+
+
+async def test_a_future_event_gets_exactly_one_bot(harness: Harness) -> None:
+    run = Run(harness)
+    start = harness.now() + timedelta(hours=2)
+    outcome = await run.reconcile(snapshot(start))
+
+    [bot] = await harness.live_bots()
+    assert outcome.status == ExtensionStatus.SCHEDULED
+    assert outcome.bot_id == bot.bot_id
+    assert outcome.last_error is None
+    assert outcome.provider_state is not None
+    assert bot.join_at == start - harness.join_lead
+
+
+async def test_the_same_call_again_makes_no_provider_call_and_keeps_the_bot(harness: Harness) -> None:
+    run = Run(harness)
+    event = snapshot(harness.now() + timedelta(hours=2))
+    first = await run.reconcile(event)
+    calls = harness.provider_calls()
+
+    again = await run.reconcile(event)
+    assert harness.provider_calls() == calls
+    assert again == first
+    assert [bot.bot_id for bot in await harness.live_bots()] == [first.bot_id]
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        pytest.param(timedelta(minutes=30), id="later"),
+        pytest.param(timedelta(minutes=-90), id="earlier"),
+        pytest.param(timedelta(days=3), id="days-later"),
+    ],
+)
+async def test_moving_the_start_keeps_one_bot_that_follows_the_event(
+    harness: Harness, move: timedelta
+) -> None:
+    run = Run(harness)
+    start = harness.now() + timedelta(hours=2)
+    await run.reconcile(snapshot(start))
+
+    moved = start + move
+    outcome = await run.reconcile(snapshot(moved, version=2))
+
+    [bot] = await harness.live_bots()
+    assert outcome.status == ExtensionStatus.SCHEDULED
+    assert outcome.bot_id == bot.bot_id
+    assert bot.join_at == moved - harness.join_lead
+
+
+async def test_moving_the_start_to_within_minutes_still_leaves_one_bot(harness: Harness) -> None:
+    run = Run(harness)
+    await run.reconcile(snapshot(harness.now() + timedelta(hours=2)))
+    outcome = await run.reconcile(snapshot(harness.now() + timedelta(minutes=3), version=2))
+    [bot] = await harness.live_bots()
+    assert (outcome.status, outcome.bot_id) == (ExtensionStatus.SCHEDULED, bot.bot_id)
+
+
+@pytest.mark.parametrize(
+    ("want_bot", "overrides"),
+    [
+        pytest.param(False, {}, id="not-wanted"),
+        pytest.param(True, {"deleted": True}, id="event-deleted"),
+        pytest.param(True, {"meeting_url": None}, id="link-removed"),
+    ],
+)
+async def test_a_bot_no_longer_wanted_is_removed_at_the_provider(
+    harness: Harness, want_bot: bool, overrides: dict[str, Any]
+) -> None:
+    run = Run(harness)
+    start = harness.now() + timedelta(hours=2)
+    await run.reconcile(snapshot(start))
+    assert len(await harness.live_bots()) == 1
+
+    outcome = await run.reconcile(snapshot(start, version=2, **overrides), want_bot=want_bot)
+
+    assert await harness.live_bots() == []
+    assert outcome.bot_id is None
+    assert outcome.provider_state is None
+    if overrides.get("meeting_url", ZOOM) is None:
+        assert outcome.status == ExtensionStatus.FAILED
+    else:
+        assert outcome == Outcome(status=ExtensionStatus.CANCELLED, provider_state=None)
+
+
+async def test_cancel_then_want_again_makes_one_new_bot(harness: Harness) -> None:
+    run = Run(harness)
+    event = snapshot(harness.now() + timedelta(hours=2))
+    first = await run.reconcile(event)
+    await run.reconcile(event, want_bot=False)
+    again = await run.reconcile(event)
+    [bot] = await harness.live_bots()
+    assert again.bot_id == bot.bot_id != first.bot_id
+
+
+async def test_no_meeting_url_fails_without_calling_the_provider(harness: Harness) -> None:
+    run = Run(harness)
+    outcome = await run.reconcile(snapshot(harness.now() + timedelta(hours=2), url=None))
+    assert harness.provider_calls() == 0
+    assert await harness.live_bots() == []
+    assert outcome.status == ExtensionStatus.FAILED
+    assert outcome.last_error is not None
+    assert "no_meeting_url" in outcome.last_error
+    assert (outcome.bot_id, outcome.provider_state) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "start_ago",
+    [
+        pytest.param(timedelta(hours=2), id="ended-an-hour-ago"),
+        pytest.param(timedelta(hours=1), id="just-ended"),
+    ],
+)
+async def test_an_ended_event_gets_no_new_bot(harness: Harness, start_ago: timedelta) -> None:
+    run = Run(harness)
+    outcome = await run.reconcile(snapshot(harness.now() - start_ago))
+    assert harness.provider_calls() == 0
+    assert await harness.live_bots() == []
+    assert outcome.bot_id is None
+    assert outcome.provider_state is None
+    assert outcome.status != ExtensionStatus.SCHEDULED
+
+
+async def test_an_all_day_event_fails_without_calling_the_provider(harness: Harness) -> None:
+    run = Run(harness)
+    outcome = await run.reconcile(snapshot(harness.now() + timedelta(days=1), all_day=True))
+    assert harness.provider_calls() == 0
+    assert outcome.status == ExtensionStatus.FAILED
+
+
+# --- catalogue ⇄ code ----------------------------------------------------------------------------
+
+# Catalogue entries whose code arrives with later issues. When one lands, this set must shrink.
+NOT_IMPLEMENTED_YET = {"recall-calendar-v1", "recall-calendar-v2", "cronofy"}
+
+
+def module_exists(dotted: str) -> bool:
+    module_name = dotted.partition(":")[0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def test_exactly_the_expected_catalogue_entries_have_no_code_yet() -> None:
+    missing = {name for name, spec in CATALOGUE.adapters.items() if not module_exists(spec.implementation)}
+    assert missing == NOT_IMPLEMENTED_YET
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, spec in CATALOGUE.adapters.items() if module_exists(spec.implementation))
+)
+def test_an_implemented_adapter_imports_and_declares_its_catalogue_name(name: str) -> None:
+    spec = CATALOGUE.adapters[name]
+    factory = load_factory(spec.implementation)  # the module exists, so it must import cleanly
+    assert getattr(factory, "name", None) == name
+    assert inspect.iscoroutinefunction(getattr(factory, "reconcile", None))
+    assert AdapterRegistry(CATALOGUE).factory(name) is factory
+
+
+def adapter_classes() -> set[str]:
+    """Every class under meetbridge.providers that looks like an adapter: a `name` and `reconcile`."""
+    found: set[str] = set()
+    for module_info in pkgutil.walk_packages(meetbridge.providers.__path__, "meetbridge.providers."):
+        module = importlib.import_module(module_info.name)
+        for attribute, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and value.__module__ == module.__name__
+                and isinstance(getattr(value, "name", None), str)
+                and inspect.iscoroutinefunction(getattr(value, "reconcile", None))
+            ):
+                found.add(f"{module.__name__}:{attribute}")
+    return found
+
+
+def test_every_adapter_class_has_a_catalogue_entry() -> None:
+    implementations = {spec.implementation for spec in CATALOGUE.adapters.values()}
+    classes = adapter_classes()
+    assert "meetbridge.providers.recall.bot:RecallBotAdapter" in classes
+    assert classes <= implementations
+
+
+def spec_named(name: str, base: AdapterSpec) -> AdapterSpec:
+    return msgspec.structs.replace(base, name=name)
+
+
+def test_the_registry_refuses_two_entries_naming_the_same_class() -> None:
+    base = CATALOGUE.adapters["recall-bot"]
+    doubled = Catalogue({"recall-bot": base, "recall-bot-eu": spec_named("recall-bot-eu", base)})
+    with pytest.raises(ConfigError) as info:
+        AdapterRegistry(doubled)
+    assert info.value.problems == [
+        "adapter catalogue: recall-bot-eu and recall-bot both name "
+        "meetbridge.providers.recall.bot:RecallBotAdapter"
+    ]
+
+
+def test_the_registry_refuses_a_class_that_says_it_is_another_adapter() -> None:
+    base = CATALOGUE.adapters["recall-bot"]
+    registry = AdapterRegistry(Catalogue({"recall-bot-eu": spec_named("recall-bot-eu", base)}))
+    with pytest.raises(ConfigError) as info:
+        registry.factory("recall-bot-eu")
+    assert info.value.problems == [
+        "adapter catalogue recall-bot-eu: "
+        "meetbridge.providers.recall.bot:RecallBotAdapter says it is 'recall-bot'"
+    ]
