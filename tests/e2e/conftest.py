@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROFILES_TOML, TEST_ENV
 from tests.e2e.server import ServerProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _absolute_pythonpath() -> Iterator[None]:
+    """Servers and commands run in their own work dirs; a relative PYTHONPATH (``PYTHONPATH=src``)
+    must not break them."""
+    value = os.environ.get("PYTHONPATH", "")
+    with pytest.MonkeyPatch.context() as patch:
+        if value:
+            patch.setenv(
+                "PYTHONPATH", os.pathsep.join(str(Path(p).resolve()) for p in value.split(os.pathsep) if p)
+            )
+        yield
 
 
 @pytest.fixture(scope="module")

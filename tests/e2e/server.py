@@ -40,10 +40,6 @@ class ServerProcess:
         self.database_url = f"sqlite+aiosqlite:///{workdir / 'meetbridge.db'}"
         self.config = config
         self.env = {**os.environ, **(env or {}), "MEETBRIDGE_DATABASE_URL": self.database_url}
-        # The server runs in ``workdir``: a relative PYTHONPATH (PYTHONPATH=src) must not break it.
-        if self.env.get("PYTHONPATH"):
-            paths = self.env["PYTHONPATH"].split(os.pathsep)
-            self.env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths if p)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
 

@@ -13,7 +13,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,17 +24,6 @@ from tests.e2e.server import ServerProcess, wait_until
 pytestmark = pytest.mark.e2e
 
 PROFILE = "int_sales_0000"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _absolute_pythonpath() -> Iterator[None]:
-    """The server runs in its own work dir; a relative PYTHONPATH (``PYTHONPATH=src``) must not break it."""
-    value = os.environ.get("PYTHONPATH", "")
-    with pytest.MonkeyPatch.context() as patch:
-        if value:
-            parts = [str(Path(p).resolve()) for p in value.split(os.pathsep) if p]
-            patch.setenv("PYTHONPATH", os.pathsep.join(parts))
-        yield
 
 
 def meetbridge(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,17 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "openapi" / "openapi.json"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 PROFILE = "int_sales_0000"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _absolute_pythonpath() -> Iterator[None]:
-    """The server runs in its own work dir; a relative PYTHONPATH (``PYTHONPATH=src``) must not break it."""
-    value = os.environ.get("PYTHONPATH", "")
-    with pytest.MonkeyPatch.context() as patch:
-        if value:
-            parts = [str(Path(p).resolve()) for p in value.split(os.pathsep) if p]
-            patch.setenv("PYTHONPATH", os.pathsep.join(parts))
-        yield
 
 
 def committed() -> dict[str, Any]:

@@ -6,11 +6,8 @@ reference notes §7; pycronofy's module settings are never touched.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,17 +24,6 @@ pytestmark = pytest.mark.e2e
 PROFILE = "int_sales_0000"
 RECALL = {"provider": "recall", "profile_id": PROFILE}
 WINDOW = {"from_date": date(2030, 1, 1), "to_date": date(2031, 1, 1)}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _absolute_pythonpath() -> Iterator[None]:
-    """The server runs in its own work dir; a relative PYTHONPATH (``PYTHONPATH=src``) must not break it."""
-    value = os.environ.get("PYTHONPATH", "")
-    with pytest.MonkeyPatch.context() as patch:
-        if value:
-            parts = [str(Path(p).resolve()) for p in value.split(os.pathsep) if p]
-            patch.setenv("PYTHONPATH", os.pathsep.join(parts))
-        yield
 
 
 @pytest.fixture(scope="module")
