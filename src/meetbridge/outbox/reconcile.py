@@ -131,11 +131,21 @@ class Reconciler:
             ).first()
             if row is None:
                 return
+            current = (
+                await connection.execute(
+                    sa.select(event_extensions.c.bot_id, event_extensions.c.bot_status).where(
+                        event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider
+                    )
+                )
+            ).first()
+            same_bot = current is not None and current.bot_id == outcome.bot_id
             values: dict[str, Any] = {"provider_state": outcome.provider_state, "bot_id": outcome.bot_id}
-            if row.version == event.version:
+            if not same_bot:
+                values["bot_status"] = None  # a new bot (or none): the old one's reports no longer apply
+            # A bot Recall reported fatal stays failed: an unrelated edit must not call it scheduled.
+            fatal = same_bot and current is not None and current.bot_status == "fatal"
+            if row.version == event.version and not (fatal and outcome.status == ExtensionStatus.SCHEDULED):
                 values.update(status=outcome.status, last_error=outcome.last_error, updated_at=now)
-            if outcome.bot_id is None:
-                values["bot_status"] = None
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider)
@@ -158,14 +168,14 @@ class Reconciler:
                 )
 
     async def fail(self, event_pk: int, reason: str) -> None:
-        """The worker gave up: say so on every extension still waiting."""
+        """The worker gave up: say so on the event's extensions.
+
+        Not only pending ones: a refused move of a scheduled bot must show on the event too.
+        """
         async with self.database.write() as connection:
             await connection.execute(
                 event_extensions.update()
-                .where(
-                    event_extensions.c.event_pk == event_pk,
-                    event_extensions.c.status == ExtensionStatus.PENDING,
-                )
+                .where(event_extensions.c.event_pk == event_pk)
                 .values(status=ExtensionStatus.FAILED, last_error=reason, updated_at=utcnow())
             )
 
@@ -174,9 +184,6 @@ class Reconciler:
         async with self.database.write() as connection:
             await connection.execute(
                 event_extensions.update()
-                .where(
-                    event_extensions.c.event_pk == event_pk,
-                    event_extensions.c.status == ExtensionStatus.PENDING,
-                )
+                .where(event_extensions.c.event_pk == event_pk)
                 .values(last_error=f"{error} (retrying in {delay:.0f}s)")
             )
