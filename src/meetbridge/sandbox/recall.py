@@ -2,6 +2,8 @@
 
 Bot API (reference §1, §2): `/api/v1/bot/` create/list, `/api/v1/bot/{id}/` retrieve/update/delete,
 `/api/v1/bot/{id}/leave_call/`; `Authorization: Token <key>`; paths with or without the trailing slash.
+Calendar V2 (reference §4, see calendar_v2_app): `/api/v2/calendars/...`, `/api/v2/calendar-events/...`,
+with the same auth; its test API is listed in calendar_v2_admin; OAuth stand-ins under `/_oauth/`.
 Test API (no auth): `/_sandbox/faults`, `/_sandbox/calls`, `/_sandbox/bots`,
 `/_sandbox/bots/{id}/status`, `/_sandbox/clock`, `/_sandbox/webhook`, `/_sandbox/webhook/deliveries`,
 `/_sandbox/reset`.
@@ -12,28 +14,57 @@ from __future__ import annotations
 from litestar import Litestar, Router
 from litestar.di import Provide
 
+from meetbridge.sandbox.calendar_v2_admin import CALENDAR_V2_ADMIN_HANDLERS
+from meetbridge.sandbox.calendar_v2_app import CALENDAR_V2_HANDLERS
+from meetbridge.sandbox.calendar_v2_state import CalendarV2Sandbox
 from meetbridge.sandbox.clock import SandboxClock
+from meetbridge.sandbox.oauth_providers import OAUTH_HANDLERS
 from meetbridge.sandbox.recall_admin import ADMIN_HANDLERS
 from meetbridge.sandbox.recall_app import BOT_API_HANDLERS
 from meetbridge.sandbox.recall_state import RecallSandbox
 
-__all__ = ["RecallSandbox", "SandboxClock", "create_recall_sandbox_app", "recall_sandbox_router"]
+__all__ = [
+    "CalendarV2Sandbox",
+    "RecallSandbox",
+    "SandboxClock",
+    "create_recall_sandbox_app",
+    "recall_sandbox_router",
+]
 
 
-def recall_sandbox_router(sandbox: RecallSandbox, *, path_prefix: str = "") -> Router:
-    """The sandbox's routes, for mounting next to other stand-ins in one app."""
+def recall_sandbox_router(
+    sandbox: RecallSandbox, *, path_prefix: str = "", calendar_v2: CalendarV2Sandbox | None = None
+) -> Router:
+    """The sandbox's routes, for mounting next to other stand-ins in one app.
+
+    `calendar_v2` defaults to a Calendar V2 stand-in over `sandbox` with default settings.
+    """
+    calendars = calendar_v2 or CalendarV2Sandbox(sandbox)
     return Router(
         path=path_prefix.rstrip("/") or "/",
-        route_handlers=[*BOT_API_HANDLERS, *ADMIN_HANDLERS],
-        dependencies={"recall_sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False)},
+        route_handlers=[
+            *BOT_API_HANDLERS,
+            *ADMIN_HANDLERS,
+            *CALENDAR_V2_HANDLERS,
+            *CALENDAR_V2_ADMIN_HANDLERS,
+            *OAUTH_HANDLERS,
+        ],
+        dependencies={
+            "recall_sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False),
+            "calendar_v2": Provide(lambda: calendars, use_cache=True, sync_to_thread=False),
+            "oauth_stand_in": Provide(lambda: calendars.oauth, use_cache=True, sync_to_thread=False),
+        },
     )
 
 
-def create_recall_sandbox_app(sandbox: RecallSandbox, *, path_prefix: str = "") -> Litestar:
+def create_recall_sandbox_app(
+    sandbox: RecallSandbox, *, path_prefix: str = "", calendar_v2: CalendarV2Sandbox | None = None
+) -> Litestar:
+    calendars = calendar_v2 or CalendarV2Sandbox(sandbox)
     return Litestar(
-        route_handlers=[recall_sandbox_router(sandbox, path_prefix=path_prefix)],
+        route_handlers=[recall_sandbox_router(sandbox, path_prefix=path_prefix, calendar_v2=calendars)],
         on_startup=[sandbox.ensure_background],
-        on_shutdown=[sandbox.aclose],
+        on_shutdown=[calendars.aclose, sandbox.aclose],
         # A stand-in of someone else's API: its schema is Recall's, not ours to publish.
         openapi_config=None,
     )

@@ -33,7 +33,18 @@ from meetbridge.sandbox.recall_webhooks import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
 
-ENDPOINTS = frozenset({"create_bot", "list_bots", "bot"})
+# Fault-injection names: the catalogue's rate-limit endpoint names (DESIGN §2), Calendar V2 included.
+ENDPOINTS = frozenset(
+    {
+        "create_bot",
+        "list_bots",
+        "bot",
+        "calendars",
+        "calendar_events_list",
+        "calendar_event",
+        "calendar_event_bot",
+    }
+)
 BOT_STATUS_CODES = frozenset(
     {
         "ready",
@@ -235,6 +246,14 @@ class RecallSandbox:
                 raise SandboxError(405, {"detail": "The bot has already been dispatched"})
             bot.deleted = True
             bot.version += 1
+
+    async def is_pending(self, bot_id: str) -> bool:
+        """Whether a bot still waits in the scheduled pool: Calendar V2 deduplicates only such bots."""
+        async with self._lock:
+            now = self.clock.now()
+            self._advance(now)
+            bot = self._bots.get(bot_id)
+            return bot is not None and not bot.deleted and not bot.is_dispatched(now)
 
     async def leave_call(self, bot_id: str) -> BotOut:
         async with self._lock:

@@ -99,14 +99,18 @@ class WebhookDispatcher:
         self.target = WebhookTarget(url=url, secret=secret, header_family=header_family)
 
     def enqueue(self, event: WebhookEvent) -> None:
+        self.send(event.event, event.data.bot.id, msgspec.json.encode(event))
+
+    def send(self, event: str, subject_id: str, body: bytes) -> None:
+        """Queue any payload; ``subject_id`` (a bot, a calendar) names it in the delivery log."""
         # The target is captured now: reconfiguring later must not redirect events already raised.
         if self.target is None:
             return
         delivery = Delivery(
-            msg_id=f"msg_{uuid.uuid4().hex}", event=event.event, bot_id=event.data.bot.id, url=self.target.url
+            msg_id=f"msg_{uuid.uuid4().hex}", event=event, bot_id=subject_id, url=self.target.url
         )
         self.deliveries.append(delivery)
-        self._queue.put_nowait(_Job(target=self.target, delivery=delivery, body=msgspec.json.encode(event)))
+        self._queue.put_nowait(_Job(target=self.target, delivery=delivery, body=body))
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
