@@ -53,6 +53,9 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat(stop), name="meetbridge-heartbeat")
         try:
             while not stop.is_set():
+                # Cleared before claiming, never after sleeping: a wake that arrives while we claim
+                # or sleep is kept, so no committed job waits for the next poll.
+                self._wake.clear()
                 claimed = await self._claim()
                 if claimed and len(self._running) < self.concurrency:
                     continue  # there may be more due right now
@@ -103,7 +106,6 @@ class Worker:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        self._wake.clear()
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         interval = self.store.lease / 3
