@@ -10,11 +10,16 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from meetbridge.db.database import Database
+from meetbridge.db.database import Database, Prepared
 from meetbridge.db.ids import new_id
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
 from meetbridge.domain.events import merge_upsert
-from meetbridge.domain.extensions import DesiredExtension, ExtensionState, plan_extensions
+from meetbridge.domain.extensions import (
+    DesiredExtension,
+    ExtensionChanges,
+    ExtensionState,
+    plan_extensions,
+)
 from meetbridge.errors import Conflict, InvalidRequest, NotFound
 from meetbridge.outbox.store import enqueue
 
@@ -74,6 +79,103 @@ def _stored(row: Any, extensions: list[ExtensionState]) -> StoredEvent:
     return StoredEvent(**{c.name: getattr(row, c.name) for c in _EVENT_COLUMNS}, extensions=extensions)
 
 
+# Statements built once rather than per request; the upsert's own run as ``Prepared`` statements.
+# One lookup returns the event with its extensions (and, for the upsert, the calendar's owner)
+# instead of a query for each.
+_EXTENSION_FIELDS = {  # ExtensionState field: column
+    "provider": event_extensions.c.provider,
+    "profile_id": event_extensions.c.profile_id,
+    "status": event_extensions.c.status,
+    "bot_id": event_extensions.c.bot_id,
+    "last_error": event_extensions.c.last_error,
+    "updated_at": event_extensions.c.updated_at.label("extension_updated_at"),
+    "provider_state": event_extensions.c.provider_state,
+    "bot_status": event_extensions.c.bot_status,
+}
+_EXTENSION_COLUMNS = tuple(_EXTENSION_FIELDS.values())
+_EVENT_NAMES = [column.name for column in _EVENT_COLUMNS]
+_KEYS = {"event_id": events.c.event_id, "event_uid": events.c.event_uid}
+_WITH_EXTENSIONS = events.outerjoin(event_extensions, event_extensions.c.event_pk == events.c.pk)
+
+
+def _lookup_with_owner(key: sa.Column[Any]) -> sa.Select[Any]:
+    matching = sa.and_(events.c.calendar_id == calendars.c.id, key == sa.bindparam("key"))
+    joined = calendars.outerjoin(events, matching).outerjoin(
+        event_extensions, event_extensions.c.event_pk == events.c.pk
+    )
+    return (
+        sa.select(calendars.c.application_id, *_EVENT_COLUMNS, *_EXTENSION_COLUMNS)
+        .select_from(joined)
+        .where(calendars.c.id == sa.bindparam("calendar_id"))
+        .order_by(event_extensions.c.provider)
+    )
+
+
+_FIND = {
+    name: sa.select(*_EVENT_COLUMNS, *_EXTENSION_COLUMNS)
+    .select_from(_WITH_EXTENSIONS)
+    .where(events.c.calendar_id == sa.bindparam("calendar_id"), key == sa.bindparam("key"))
+    .order_by(event_extensions.c.provider)
+    for name, key in _KEYS.items()
+}
+_FIND_WITH_OWNER = {name: Prepared(_lookup_with_owner(key)) for name, key in _KEYS.items()}
+# Column values come as parameters, so these compile once per set of columns.
+_INSERT_EVENT = Prepared(events.insert().returning(events.c.pk))
+_UPDATE_EVENT = Prepared(
+    events.update()
+    .where(events.c.pk == sa.bindparam("event_pk"))
+    .values(version=events.c.version + 1)
+    .returning(events.c.version)
+)
+_EXTENSION_ROW = sa.and_(
+    event_extensions.c.event_pk == sa.bindparam("extension_event_pk"),
+    event_extensions.c.provider == sa.bindparam("extension_provider"),
+)
+_UPDATE_EXTENSION = event_extensions.update().where(_EXTENSION_ROW)
+_INSERT_EXTENSION = event_extensions.insert()
+_DELETE_EXTENSIONS = event_extensions.delete().where(
+    event_extensions.c.event_pk == sa.bindparam("extension_event_pk"),
+    event_extensions.c.provider.in_(sa.bindparam("extension_providers", expanding=True)),
+)
+
+
+def _event_from_rows(rows: Sequence[Sequence[Any]], start: int = 0) -> StoredEvent | None:
+    """The event in joined lookup rows (one per extension), or None when no event matched.
+
+    Columns from ``start`` on are ``_EVENT_COLUMNS`` then ``_EXTENSION_COLUMNS``.
+    """
+    if not rows or rows[0][start] is None:
+        return None
+    first = rows[0]
+    ends = start + len(_EVENT_COLUMNS)
+    fields = dict(zip(_EVENT_NAMES, first[start:ends], strict=True))
+    extensions = [
+        ExtensionState(**dict(zip(_EXTENSION_FIELDS, row[ends:], strict=True)))
+        for row in rows
+        if row[ends] is not None
+    ]
+    return StoredEvent(**fields, extensions=extensions)
+
+
+def _extensions_after(current: list[ExtensionState], changes: ExtensionChanges) -> list[ExtensionState]:
+    """What ``_write_extensions`` leaves in the table: desired columns replaced, the worker's kept."""
+    after = {state.provider: state for state in current if state.provider not in changes.removals}
+    for wanted in changes.upserts:
+        existing = after.get(wanted.provider)
+        after[wanted.provider] = (
+            wanted
+            if existing is None
+            else msgspec.structs.replace(
+                existing,
+                profile_id=wanted.profile_id,
+                status=wanted.status,
+                last_error=wanted.last_error,
+                updated_at=wanted.updated_at,
+            )
+        )
+    return [after[provider] for provider in sorted(after)]
+
+
 async def _extensions_for(connection: AsyncConnection, pks: Sequence[int]) -> dict[int, list[ExtensionState]]:
     found: dict[int, list[ExtensionState]] = {pk: [] for pk in pks}
     if not pks:
@@ -117,14 +219,9 @@ class EventRepository:
     async def _find(
         self, connection: AsyncConnection, calendar_id: str, *, event_id: str | None, event_uid: str | None
     ) -> StoredEvent | None:
-        query = sa.select(*_EVENT_COLUMNS).where(events.c.calendar_id == calendar_id)
-        query = query.where(
-            events.c.event_id == event_id if event_id is not None else events.c.event_uid == event_uid
-        )
-        row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        return _stored(row, (await _extensions_for(connection, [row.pk]))[row.pk])
+        name, key = ("event_id", event_id) if event_id is not None else ("event_uid", event_uid)
+        rows = (await connection.execute(_FIND[name], {"calendar_id": calendar_id, "key": key})).all()
+        return _event_from_rows(rows)
 
     async def upsert(
         self,
@@ -169,8 +266,11 @@ class EventRepository:
         provided: dict[str, Any],
         extensions: list[DesiredExtension] | None,
     ) -> tuple[StoredEvent, bool]:
-        await self._owned_calendar(connection, application_id, calendar_id)
-        previous = await self._find(connection, calendar_id, event_id=event_id, event_uid=event_uid)
+        name, key = ("event_id", event_id) if event_id is not None else ("event_uid", event_uid)
+        rows = await _FIND_WITH_OWNER[name].rows(connection, {"calendar_id": calendar_id, "key": key})
+        if not rows or rows[0][0] != application_id:
+            raise NotFound(f"calendar {calendar_id} not found")
+        previous = _event_from_rows(rows, start=1)
         if event_uid is not None and (previous is None or previous.deleted):
             raise InvalidRequest.single(
                 "event_uid", "not_found", f"no event with event_uid {event_uid} in this calendar"
@@ -190,29 +290,17 @@ class EventRepository:
             "updated_at": now,
         }
         if previous is None:
-            pk = await connection.scalar(
-                events.insert()
-                .values(
-                    calendar_id=calendar_id,
-                    event_id=event_id,
-                    event_uid=new_id("evt_"),
-                    version=1,
-                    metadata={},
-                    created_at=now,
-                    **values,
-                )
-                .returning(events.c.pk)
-            )
+            created: dict[str, Any] = {"calendar_id": calendar_id, "event_id": event_id}
+            created.update(event_uid=new_id("evt_"), version=1, metadata={}, created_at=now, **values)
+            [(pk,)] = await _INSERT_EVENT.rows(connection, created)
+            stored = StoredEvent(pk=pk, **created)
         else:
-            pk = previous.pk
-            await connection.execute(
-                events.update().where(events.c.pk == pk).values(version=events.c.version + 1, **values)
-            )
-        await self._write_extensions(connection, pk, changes.upserts, changes.removals)
-        stored = await self._find(connection, calendar_id, event_id=event_id, event_uid=event_uid)
-        assert stored is not None  # noqa: S101 - written in this transaction
+            [(version,)] = await _UPDATE_EVENT.rows(connection, {"event_pk": previous.pk, **values})
+            stored = msgspec.structs.replace(previous, version=version, **values)
+        await self._write_extensions(connection, stored.pk, changes.upserts, changes.removals)
+        stored = msgspec.structs.replace(stored, extensions=_extensions_after(current, changes))
         if stored.extensions:
-            await enqueue(connection, pk, now)
+            await enqueue(connection, stored.pk, now)
         return stored, bool(stored.extensions)
 
     async def _write_extensions(
@@ -220,9 +308,7 @@ class EventRepository:
     ) -> None:
         if removals:
             await connection.execute(
-                event_extensions.delete().where(
-                    event_extensions.c.event_pk == pk, event_extensions.c.provider.in_(removals)
-                )
+                _DELETE_EXTENSIONS, {"extension_event_pk": pk, "extension_providers": removals}
             )
         for state in upserts:
             # Only the desired side changes here; bot_id and provider_state belong to the worker.
@@ -233,13 +319,11 @@ class EventRepository:
                 "updated_at": state.updated_at,
             }
             updated = await connection.execute(
-                event_extensions.update()
-                .where(event_extensions.c.event_pk == pk, event_extensions.c.provider == state.provider)
-                .values(**desired)
+                _UPDATE_EXTENSION, {"extension_event_pk": pk, "extension_provider": state.provider, **desired}
             )
             if updated.rowcount == 0:
                 await connection.execute(
-                    event_extensions.insert().values(event_pk=pk, provider=state.provider, **desired)
+                    _INSERT_EXTENSION, {"event_pk": pk, "provider": state.provider, **desired}
                 )
 
     async def delete(
