@@ -3,9 +3,7 @@ worker task. Pushes can be suppressed, so tests can prove the gateway's fallback
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import itertools
@@ -15,6 +13,7 @@ import httpx
 import msgspec
 
 from meetbridge.sandbox.cronofy_models import NotificationBody
+from meetbridge.sandbox.delivery import DeliveryQueue
 
 SIGNATURE_HEADER = "Cronofy-HMAC-SHA256"
 
@@ -38,11 +37,6 @@ class PushDelivery(msgspec.Struct):
     delivered: bool = False
 
 
-class _Job(msgspec.Struct, frozen=True):
-    delivery: PushDelivery
-    body: bytes
-
-
 class PushDispatcher:
     def __init__(
         self,
@@ -53,12 +47,9 @@ class PushDispatcher:
         retry_delays: tuple[float, ...] = (0.2, 1.0),
     ) -> None:
         self._secret = client_secret
-        self._client = client
-        self._owns_client = client is None
-        self._timeout = timeout
-        self._retry_delays = retry_delays
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._queue = DeliveryQueue(
+            name="cronofy-sandbox-push", client=client, timeout=timeout, retry_delays=retry_delays
+        )
         self._ids = itertools.count(1)
         self.suppress_remaining = 0
         # Bounded so a long demo or benchmark run does not grow without limit.
@@ -79,58 +70,19 @@ class PushDispatcher:
             self.suppress_remaining -= 1
             delivery.suppressed = True
             return
-        self._queue.put_nowait(_Job(delivery=delivery, body=msgspec.json.encode(notification)))
+        body = msgspec.json.encode(notification)
+        headers = {
+            "content-type": "application/json; charset=utf-8",
+            SIGNATURE_HEADER: sign_push(self._secret, body),
+        }
+        self._queue.put(delivery, delivery.url, body, lambda: headers)
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._run(), name="cronofy-sandbox-push")
+        self._queue.start()
 
     async def wait_idle(self) -> None:
         """Until every queued push has been delivered or given up on; callers bound it with a timeout."""
-        await self._queue.join()
+        await self._queue.wait_idle()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def _run(self) -> None:
-        while True:
-            job = await self._queue.get()
-            try:
-                await self._deliver(job)
-            except Exception as exc:  # a bad delivery must never stop the sandbox
-                job.delivery.error = repr(exc)
-            finally:
-                self._queue.task_done()
-
-    async def _deliver(self, job: _Job) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        delivery = job.delivery
-        headers = {
-            "content-type": "application/json; charset=utf-8",
-            SIGNATURE_HEADER: sign_push(self._secret, job.body),
-        }
-        for delay in (0.0, *self._retry_delays):
-            if delay:
-                await asyncio.sleep(delay)
-            delivery.attempts += 1
-            try:
-                response = await self._client.post(
-                    delivery.url, content=job.body, headers=headers, timeout=self._timeout
-                )
-            except httpx.HTTPError as exc:
-                delivery.error, delivery.status = repr(exc), None
-                continue
-            delivery.status = response.status_code
-            if response.is_success:
-                delivery.delivered, delivery.error = True, None
-                return
-            delivery.error = f"HTTP {response.status_code}"
+        await self._queue.aclose()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import importlib
@@ -17,6 +15,7 @@ from typing import cast
 import httpx
 import msgspec
 
+from meetbridge.sandbox.delivery import DeliveryQueue
 from meetbridge.sandbox.recall_models import HeaderFamily, WebhookEvent
 
 Signer = Callable[[str, str, int, bytes], str]
@@ -60,12 +59,6 @@ class Delivery(msgspec.Struct):
     delivered: bool = False
 
 
-class _Job(msgspec.Struct, frozen=True):
-    target: WebhookTarget
-    delivery: Delivery
-    body: bytes
-
-
 class WebhookDispatcher:
     def __init__(
         self,
@@ -76,13 +69,10 @@ class WebhookDispatcher:
         signer: Signer | None = None,
     ) -> None:
         self.target: WebhookTarget | None = None
-        self._client = client
-        self._owns_client = client is None
-        self._timeout = timeout
-        self._retry_delays = retry_delays
         self._signer = signer or load_signer()
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._queue = DeliveryQueue(
+            name="recall-sandbox-webhooks", client=client, timeout=timeout, retry_delays=retry_delays
+        )
         # Bounded so a long demo or benchmark run does not grow without limit.
         self.deliveries: deque[Delivery] = deque(maxlen=10_000)
 
@@ -110,67 +100,27 @@ class WebhookDispatcher:
             msg_id=f"msg_{uuid.uuid4().hex}", event=event, bot_id=subject_id, url=self.target.url
         )
         self.deliveries.append(delivery)
-        self._queue.put_nowait(_Job(target=self.target, delivery=delivery, body=body))
+        target = self.target
+        self._queue.put(delivery, target.url, body, lambda: self._headers(target, delivery, body))
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._run(), name="recall-sandbox-webhooks")
+        self._queue.start()
 
     async def wait_idle(self) -> None:
         """Until every queued event has been delivered or given up on; callers bound it with a timeout."""
-        await self._queue.join()
+        await self._queue.wait_idle()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._queue.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            job = await self._queue.get()
-            try:
-                await self._deliver(job)
-            except Exception as exc:  # a bad delivery must never stop the sandbox
-                job.delivery.error = repr(exc)
-            finally:
-                self._queue.task_done()
-
-    def _headers(self, job: _Job) -> dict[str, str]:
+    def _headers(self, target: WebhookTarget, delivery: Delivery, body: bytes) -> dict[str, str]:
         timestamp = int(time.time())  # wall time, not the sandbox clock: receivers check freshness
-        family = job.target.header_family
+        family = target.header_family
         headers = {
             "content-type": "application/json",
-            f"{family}-id": job.delivery.msg_id,
+            f"{family}-id": delivery.msg_id,
             f"{family}-timestamp": str(timestamp),
         }
-        if job.target.secret is not None:
-            signature = self._signer(job.target.secret, job.delivery.msg_id, timestamp, job.body)
-            headers[f"{family}-signature"] = signature
+        if target.secret is not None:
+            headers[f"{family}-signature"] = self._signer(target.secret, delivery.msg_id, timestamp, body)
         return headers
-
-    async def _deliver(self, job: _Job) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        delivery = job.delivery
-        for delay in (0.0, *self._retry_delays):
-            if delay:
-                await asyncio.sleep(delay)
-            delivery.attempts += 1
-            try:
-                response = await self._client.post(
-                    job.target.url, content=job.body, headers=self._headers(job), timeout=self._timeout
-                )
-            except httpx.HTTPError as exc:
-                delivery.error, delivery.status = repr(exc), None
-                continue
-            delivery.status = response.status_code
-            if response.is_success:
-                delivery.delivered, delivery.error = True, None
-                return
-            delivery.error = f"HTTP {response.status_code}"

@@ -1,0 +1,102 @@
+"""Outbound deliveries of the stand-ins (Recall webhooks, Cronofy pushes): one ordered queue, one worker
+task, a few retries, a record of every attempt. A failed delivery never stops a sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Protocol
+
+import httpx
+import msgspec
+
+
+class Tracked(Protocol):
+    """What a delivery record exposes for the queue to fill in."""
+
+    attempts: int
+    status: int | None
+    error: str | None
+    delivered: bool
+
+
+Headers = Callable[[], dict[str, str]]  # called per attempt: signatures may carry the attempt's time
+
+
+class _Job(msgspec.Struct, frozen=True):
+    record: Tracked
+    url: str
+    body: bytes
+    headers: Headers
+
+
+class DeliveryQueue:
+    def __init__(
+        self,
+        *,
+        name: str,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 5.0,
+        retry_delays: tuple[float, ...] = (0.2, 1.0),
+    ) -> None:
+        self._name = name
+        self._client = client
+        self._owns_client = client is None
+        self._timeout = timeout
+        self._retry_delays = retry_delays
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, record: Tracked, url: str, body: bytes, headers: Headers) -> None:
+        self._queue.put_nowait(_Job(record=record, url=url, body=body, headers=headers))
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._run(), name=self._name)
+
+    async def wait_idle(self) -> None:
+        """Until every queued delivery has been made or given up on; callers bound it with a timeout."""
+        await self._queue.join()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _run(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self._deliver(job)
+            except Exception as exc:  # a bad delivery must never stop the sandbox
+                job.record.error = repr(exc)
+            finally:
+                self._queue.task_done()
+
+    async def _deliver(self, job: _Job) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        record = job.record
+        for delay in (0.0, *self._retry_delays):
+            if delay:
+                await asyncio.sleep(delay)
+            record.attempts += 1
+            try:
+                response = await self._client.post(
+                    job.url, content=job.body, headers=job.headers(), timeout=self._timeout
+                )
+            except httpx.HTTPError as exc:
+                record.error, record.status = repr(exc), None
+                continue
+            record.status = response.status_code
+            if response.is_success:
+                record.delivered, record.error = True, None
+                return
+            record.error = f"HTTP {response.status_code}"
