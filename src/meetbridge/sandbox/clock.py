@@ -1,8 +1,12 @@
-"""An injectable clock so tests can freeze and move time for a running sandbox."""
+"""An injectable clock so tests can freeze and move time for a running sandbox, and its periodic ticker."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -57,3 +61,37 @@ class SandboxClock:
             if self._frozen_at is not None:
                 self._offset = self._frozen_at - _real_now()
                 self._frozen_at = None
+
+
+class Ticker:
+    """Calls ``tick`` every ``interval`` seconds in a background task on the running loop.
+
+    ``ensure_running`` is idempotent and restarts the task on a new loop (tests make one per test);
+    a failing tick is logged and the next one still runs.
+    """
+
+    def __init__(self, tick: Callable[[], Awaitable[None]], *, interval: float, name: str) -> None:
+        self._tick = tick
+        self._interval = interval
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._forever(), name=self._name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _forever(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except Exception:
+                logging.getLogger(__name__).exception("%s tick failed", self._name)
+            await asyncio.sleep(self._interval)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -16,7 +15,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from meetbridge.sandbox.clock import SandboxClock
+from meetbridge.sandbox.clock import SandboxClock, Ticker
 from meetbridge.sandbox.cronofy_auth import DEFAULT_SCOPE, Account, OAuthError, TokenBook
 from meetbridge.sandbox.cronofy_events import EventRecord
 from meetbridge.sandbox.cronofy_models import (
@@ -112,8 +111,7 @@ class CronofySandbox:
         self._reveals: list[tuple[datetime, int, tuple[str, str], str]] = []
         self._tie = itertools.count()
         self._lock = asyncio.Lock()
-        self._ticker: asyncio.Task[None] | None = None
-        self._tick_interval = tick_interval
+        self._ticker = Ticker(self.tick, interval=tick_interval, name="cronofy-sandbox-reveal")
 
     # --- background work ------------------------------------------------------------------------
 
@@ -124,29 +122,15 @@ class CronofySandbox:
         transports (httpx.ASGITransport) never send lifespan events. The Recall sandbox is driven from
         here too, so its bots live even when nothing calls its own HTTP API.
         """
-        loop = asyncio.get_running_loop()
-        if self._ticker is None or self._ticker.done() or self._ticker.get_loop() is not loop:
-            self._ticker = loop.create_task(self._tick_forever(), name="cronofy-sandbox-reveal")
+        self._ticker.ensure_running()
         self.push.start()
         if self.recall is not None:
             self.recall.ensure_background()
 
     async def aclose(self) -> None:
         """Stops what this sandbox started; the Recall sandbox belongs to its creator and stays open."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        await self._ticker.stop()
         await self.push.aclose()
-
-    async def _tick_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                logger.exception("cronofy sandbox tick failed")
-            await asyncio.sleep(self._tick_interval)
 
     async def tick(self) -> None:
         async with self._lock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -14,7 +13,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from meetbridge.sandbox.clock import SandboxClock
+from meetbridge.sandbox.clock import SandboxClock, Ticker
 from meetbridge.sandbox.faults import CallLog, FaultBook
 from meetbridge.sandbox.recall_bots import TERMINAL_CODES, BotRecord, is_far
 from meetbridge.sandbox.recall_models import (
@@ -94,8 +93,7 @@ class RecallSandbox:
         self._timers: list[tuple[datetime, int, str, int]] = []
         self._tie = itertools.count()
         self._lock = asyncio.Lock()
-        self._ticker: asyncio.Task[None] | None = None
-        self._tick_interval = tick_interval
+        self._ticker = Ticker(self.tick, interval=tick_interval, name="recall-sandbox-lifecycle")
 
     # --- background work ------------------------------------------------------------------------
 
@@ -105,26 +103,12 @@ class RecallSandbox:
         Called from the app's startup hook and lazily on every request, because in-process ASGI
         transports (httpx.ASGITransport) never send lifespan events.
         """
-        loop = asyncio.get_running_loop()
-        if self._ticker is None or self._ticker.done() or self._ticker.get_loop() is not loop:
-            self._ticker = loop.create_task(self._tick_forever(), name="recall-sandbox-lifecycle")
+        self._ticker.ensure_running()
         self.webhooks.start()
 
     async def aclose(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        await self._ticker.stop()
         await self.webhooks.aclose()
-
-    async def _tick_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                logger.exception("recall sandbox lifecycle tick failed")
-            await asyncio.sleep(self._tick_interval)
 
     async def tick(self) -> None:
         async with self._lock:
