@@ -18,6 +18,7 @@ from meetbridge.api.calendars import CalendarsController
 from meetbridge.api.errors import EXCEPTION_HANDLERS
 from meetbridge.api.events import EventsController
 from meetbridge.api.health import healthz, readyz
+from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.openapi import finish_schema
 from meetbridge.api.profiles import ProfilesController
 from meetbridge.api.webhooks import SeenMessages, WebhooksController
@@ -77,12 +78,12 @@ def create_app(
 
     api = Router(
         path="/",
-        route_handlers=[EventsController, CalendarsController, ProfilesController],
+        route_handlers=[EventsController, CalendarsController, LinksController, ProfilesController],
         dependencies={"application_id": Provide(provide_application_id)},
     )
     logging.getLogger("meetbridge").setLevel(settings.log_level)
     app = Litestar(
-        route_handlers=[api, WebhooksController, healthz, readyz, *extra_routes],
+        route_handlers=[api, WebhooksController, OAuthCallbackController, healthz, readyz, *extra_routes],
         dependencies={"gateway": Provide(lambda: gateway, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]  # handlers are typed per exception class
         openapi_config=openapi_config(),

@@ -7,7 +7,9 @@
      ├── RequestError             the caller asked for something we refuse; rendered by api/errors.py
      │    ├── InvalidRequest      422, Cronofy-shaped {"errors": {field: [{key, description}]}}
      │    ├── NotAuthenticated    401
-     │    └── NotFound            404
+     │    ├── NotFound            404
+     │    ├── UpstreamFailed      502  a provider call made for this request failed for good
+     │    └── UpstreamUnavailable 503  ... or failed for now: try again
      ├── StorageError             the database failed in a way callers cannot fix
      │    └── Conflict            a uniqueness rule was broken by a concurrent writer
      └── ProviderError            only these leave providers/: no provider wire format escapes
@@ -62,6 +64,16 @@ class NotAuthenticated(RequestError):
 class NotFound(RequestError):
     status_code = 404
     code = "not_found"
+
+
+class UpstreamFailed(RequestError):
+    status_code = 502
+    code = "provider_failed"
+
+
+class UpstreamUnavailable(RequestError):
+    status_code = 503
+    code = "provider_unavailable"
 
 
 class StorageError(MeetbridgeError):

@@ -10,8 +10,10 @@ from meetbridge.db.applications import ApplicationRepository
 from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
+from meetbridge.db.links import LinkRepository
 from meetbridge.outbox.reconcile import Reconciler
-from meetbridge.outbox.store import JobStore
+from meetbridge.outbox.store import EVENT, SYNC, JobStore
+from meetbridge.outbox.sync import SyncRunner
 from meetbridge.outbox.worker import Worker
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
@@ -26,6 +28,7 @@ class Gateway:
     applications: ApplicationRepository = field(init=False)
     calendars: CalendarRepository = field(init=False)
     events: EventRepository = field(init=False)
+    links: LinkRepository = field(init=False)
     registry: AdapterRegistry = field(init=False)
     jobs: JobStore = field(init=False)
 
@@ -33,14 +36,23 @@ class Gateway:
         self.applications = ApplicationRepository(self.database)
         self.calendars = CalendarRepository(self.database)
         self.events = EventRepository(self.database)
+        self.links = LinkRepository(self.database)
         self.registry = AdapterRegistry(self.catalogue)
         self.jobs = JobStore(self.database)
 
     def worker(self) -> Worker:
         """A worker for this gateway; in-process upserts wake it."""
         reconciler = Reconciler(self.database, self.config, self.registry)
-        worker = Worker(self.jobs, reconciler, self.catalogue, concurrency=self.settings.worker_concurrency)
-        self.events.on_enqueue = worker.wake
+        sync = SyncRunner(self.database, self.config, self.registry)
+        worker = Worker(
+            self.jobs,
+            {EVENT: reconciler, SYNC: sync},
+            self.catalogue,
+            concurrency=self.settings.worker_concurrency,
+        )
+        # Every repository that enqueues in this process wakes the worker once its transaction commits.
+        for source in (self.events, self.links, reconciler.links, sync.links, sync.store):
+            source.on_enqueue = worker.wake
         return worker
 
     async def aclose(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shlex
 import signal
 import sys
@@ -15,6 +16,7 @@ import uvicorn
 from meetbridge.app import build_gateway, create_app
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
+from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
 from meetbridge.gateway import Gateway
@@ -95,7 +97,13 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
     if sandbox:
         catalogue = load_catalogue(settings.catalogue_dir)
         profiles = {**sandbox_profiles(local_url, catalogue), **config.profiles}
-        config = msgspec.structs.replace(config, profiles=profiles)
+        server = config.server
+        if server.secret_key is None:
+            # The connect flow signs its state with it; a demo without one gets a key per process.
+            server = msgspec.structs.replace(
+                server, secret_key=Secret(secrets.token_urlsafe(32), "generated")
+            )
+        config = msgspec.structs.replace(config, profiles=profiles, server=server)
         recall = recall_sandbox(local_url)
         app_options = {
             "extra_routes": [recall_sandbox_router(recall, path_prefix=RECALL_PATH)],

@@ -88,7 +88,7 @@ async def test_concurrent_claims_never_hand_out_the_same_job(pg_api: Api) -> Non
 
     claims = await asyncio.gather(*(store.claim(f"worker-{n}", 10) for n in range(6)))
 
-    claimed = [job.event_pk for batch in claims for job in batch]
+    claimed = [job.subject for batch in claims for job in batch]
     assert len(claimed) == 40
     assert len(set(claimed)) == 40  # SKIP LOCKED: no job went to two workers
 
@@ -111,4 +111,4 @@ async def test_enqueue_coalesces_on_postgres(pg_gateway: Gateway, pg_api: Api) -
     async with pg_gateway.database.write() as connection:
         await enqueue(connection, stored.pk, stored.updated_at)
     [job] = await JobStore(pg_gateway.database).claim("w", 10)
-    assert (job.event_pk, job.generation) == (stored.pk, 11)
+    assert (job.subject, job.generation) == (stored.pk, 11)

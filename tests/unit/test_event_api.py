@@ -183,6 +183,7 @@ async def test_upsert_answers_202_with_an_empty_body_and_every_field_reads_back(
         "status": "pending",
         "bot_id": None,
         "last_error": None,
+        "origin": "app",
     }
     assert WIRE_TIME.match(extension["updated"])
 

@@ -59,7 +59,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 async def new_events(gateway: Gateway, count: int) -> list[int]:
-    """Event rows for jobs to point at (jobs.event_pk is a foreign key)."""
+    """Event rows for jobs to be about."""
     application_id, _ = await gateway.applications.create_token(f"outbox-{uuid.uuid4().hex[:8]}")
     calendar = await gateway.calendars.create(application_id, "Work")
     pks: list[int] = []
@@ -94,7 +94,7 @@ async def put(database: Database, pk: int, now: datetime) -> None:
 async def rows(database: Database) -> dict[int, dict[str, Any]]:
     async with database.read() as connection:
         found = await connection.execute(sa.select(jobs))
-        return {row.event_pk: dict(row._mapping) for row in found}
+        return {row.subject: dict(row._mapping) for row in found}
 
 
 async def eventually(condition: Callable[[], Awaitable[bool]], what: str, deadline: float = DEADLINE) -> None:
@@ -117,7 +117,8 @@ async def test_ten_enqueues_coalesce_into_one_due_row_with_generation_ten(db: Ga
         await put(db.database, pk, T0 + timedelta(minutes=minute))
     assert await rows(db.database) == {
         pk: {
-            "event_pk": pk,
+            "kind": "event",
+            "subject": pk,
             "run_at": T0 + timedelta(minutes=9),
             "generation": 10,
             "attempts": 0,
@@ -139,7 +140,7 @@ async def test_an_enqueue_makes_a_retried_job_due_now_and_forgets_its_failures(
     await put(db.database, pk, clock.now)
     row = (await rows(db.database))[pk]
     assert (row["run_at"], row["attempts"], row["last_error"], row["generation"]) == (clock.now, 0, None, 2)
-    assert await store.claim("a", 10) == [ClaimedJob(pk, 2, 0)]
+    assert await store.claim("a", 10) == [ClaimedJob("event", pk, 2, 0)]
 
 
 async def test_claim_leases_the_job_so_another_owner_gets_nothing(db: Gateway, clock: Clock) -> None:
@@ -147,7 +148,7 @@ async def test_claim_leases_the_job_so_another_owner_gets_nothing(db: Gateway, c
     store = JobStore(db.database, lease=timedelta(seconds=30))
     await put(db.database, pk, clock.now)
 
-    assert await store.claim("worker-a", 10) == [ClaimedJob(event_pk=pk, generation=1, attempts=0)]
+    assert await store.claim("worker-a", 10) == [ClaimedJob("event", pk, generation=1, attempts=0)]
     row = (await rows(db.database))[pk]
     assert (row["lease_owner"], row["lease_expires_at"]) == ("worker-a", T0 + timedelta(seconds=30))
 
@@ -164,11 +165,11 @@ async def test_claim_takes_only_due_jobs_earliest_first_up_to_the_limit(db: Gate
         await put(db.database, pk, T0 - timedelta(minutes=minutes_ago))
 
     first = await store.claim("a", 2)
-    assert [job.event_pk for job in first] == [pks[2], pks[1]]
-    assert [job.event_pk for job in await store.claim("a", 10)] == [pks[0]]
+    assert [job.subject for job in first] == [pks[2], pks[1]]
+    assert [job.subject for job in await store.claim("a", 10)] == [pks[0]]
     assert await store.claim("a", 10) == []  # pks[3] is due in five minutes
     clock.advance(minutes=5)
-    assert await store.claim("a", 10) == [ClaimedJob(pks[3], 1, 0)]
+    assert await store.claim("a", 10) == [ClaimedJob("event", pks[3], 1, 0)]
 
 
 async def test_a_stalled_job_is_claimable_again_once_its_lease_expires(db: Gateway) -> None:
@@ -185,7 +186,7 @@ async def test_a_stalled_job_is_claimable_again_once_its_lease_expires(db: Gatew
         return bool(taken)
 
     await eventually(taken_over, "the expired lease is claimed by another worker")
-    assert taken == [ClaimedJob(pk, stalled.generation, stalled.attempts)]
+    assert taken == [ClaimedJob("event", pk, stalled.generation, stalled.attempts)]
 
     # The dead worker coming back must not undo the rescuer's lease.
     assert await store.finish("dead-worker", stalled) is False
@@ -206,7 +207,7 @@ async def test_heartbeat_extends_only_the_owners_listed_leases(db: Gateway, cloc
     await store.claim("a", 1)
 
     clock.advance(seconds=20)
-    await store.heartbeat("a", [mine, other_owner])
+    await store.heartbeat("a", [("event", mine), ("event", other_owner)])
     leases = {
         pk: (row["lease_owner"], row["lease_expires_at"]) for pk, row in (await rows(db.database)).items()
     }
@@ -217,7 +218,7 @@ async def test_heartbeat_extends_only_the_owners_listed_leases(db: Gateway, cloc
     }
 
     clock.advance(seconds=15)  # 35 s after the claims: only the renewed lease still holds
-    assert {job.event_pk for job in await store.claim("c", 10)} == {other_owner, not_listed}
+    assert {job.subject for job in await store.claim("c", 10)} == {other_owner, not_listed}
 
 
 async def test_finish_deletes_the_job_when_nothing_changed_meanwhile(db: Gateway, clock: Clock) -> None:
@@ -244,7 +245,7 @@ async def test_finish_after_a_new_enqueue_keeps_the_job_and_releases_it_due_at_o
     row = (await rows(db.database))[pk]
     assert (row["generation"], row["lease_owner"], row["lease_expires_at"]) == (2, None, None)
     # Claimable at once, by anyone, with the new generation: the next run plans on the new version.
-    assert await store.claim("b", 10) == [ClaimedJob(pk, 2, 0)]
+    assert await store.claim("b", 10) == [ClaimedJob("event", pk, 2, 0)]
 
 
 async def test_retry_sets_a_later_due_time_and_counts_the_attempt(db: Gateway, clock: Clock) -> None:
@@ -256,7 +257,8 @@ async def test_retry_sets_a_later_due_time_and_counts_the_attempt(db: Gateway, c
     await store.retry("a", job, delay=90, error="Recall answered 503")
     row = (await rows(db.database))[pk]
     assert row == {
-        "event_pk": pk,
+        "kind": "event",
+        "subject": pk,
         "run_at": T0 + timedelta(seconds=90),
         "generation": 1,
         "attempts": 1,
@@ -268,7 +270,7 @@ async def test_retry_sets_a_later_due_time_and_counts_the_attempt(db: Gateway, c
     clock.advance(seconds=89)
     assert await store.claim("a", 10) == []
     clock.advance(seconds=1)
-    assert await store.claim("a", 10) == [ClaimedJob(pk, 1, 1)]
+    assert await store.claim("a", 10) == [ClaimedJob("event", pk, 1, 1)]
 
 
 async def test_retry_after_a_new_enqueue_leaves_the_job_due_now(db: Gateway, clock: Clock) -> None:
@@ -281,7 +283,7 @@ async def test_retry_after_a_new_enqueue_leaves_the_job_due_now(db: Gateway, clo
     await store.retry("a", job, delay=300, error="timeout")
     row = (await rows(db.database))[pk]
     assert (row["run_at"], row["attempts"], row["last_error"], row["lease_owner"]) == (T0, 0, None, None)
-    assert await store.claim("b", 10) == [ClaimedJob(pk, 2, 0)]
+    assert await store.claim("b", 10) == [ClaimedJob("event", pk, 2, 0)]
 
 
 async def test_next_due_is_the_earliest_run_at_or_live_lease_expiry(db: Gateway, clock: Clock) -> None:
@@ -454,7 +456,7 @@ async def start(db: Gateway) -> AsyncIterator[Callable[..., Running]]:
     ) -> Running:
         worker = Worker(
             store or JobStore(db.database),
-            reconciler,  # type: ignore[arg-type]  # the fake has the three methods the worker calls
+            {"event": reconciler},
             catalogue or fast_catalogue(db.catalogue),
             poll_interval=poll_interval,
         )

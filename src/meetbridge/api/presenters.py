@@ -10,11 +10,13 @@ from meetbridge.api.schemas import (
     Conferencing,
     EventDetailRead,
     EventRead,
+    ExplainRead,
     ExtensionRead,
     ExtensionStatusRead,
     LocalizedTime,
     Location,
     Reminder,
+    RuleDecisionRead,
 )
 from meetbridge.db.events import StoredEvent
 from meetbridge.domain.events import meeting_url_of, stored_time
@@ -95,7 +97,37 @@ def event_detail(event: StoredEvent) -> EventDetailRead:
             bot_id=e.bot_id,
             last_error=e.last_error,
             updated=wire_time(e.updated_at),
+            origin="rule" if e.origin == "rule" else "app",
         )
         for e in event.extensions
     ]
-    return EventDetailRead(**_common(event, False), extensions=extensions)
+    return EventDetailRead(**_common(event, False), extensions=extensions, explain=explain(event))
+
+
+def explain(event: StoredEvent) -> ExplainRead | None:
+    """Why a bot will or won't join; None for events no extension or rule ever touched."""
+    rule = RuleDecisionRead(**event.rule) if event.rule else None
+    extension = next((e for e in event.extensions if e.provider == "recall"), None)
+    if extension is None and rule is None:
+        return None
+    key = (extension.provider_state or {}).get("deduplication_key") if extension else None
+    if extension is None or extension.profile_id == "none":
+        if extension is not None and extension.origin == "app":
+            summary = "no bot: the app set profile_id none"
+        elif rule is not None:
+            summary = f"no bot: rule {rule.rule}: {rule.reason}"
+        else:
+            summary = "no bot"
+    else:
+        because = (
+            f"rule {rule.rule}: {rule.reason}" if extension.origin == "rule" and rule else "the app asked"
+        )
+        summary = f"{extension.status}: profile {extension.profile_id}, because {because}"
+        if extension.last_error:
+            summary += f" ({extension.last_error})"
+    return ExplainRead(
+        summary=summary,
+        origin=("rule" if extension.origin == "rule" else "app") if extension else None,
+        rule=rule,
+        deduplication_key=str(key) if key else None,
+    )

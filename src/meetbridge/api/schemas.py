@@ -85,6 +85,9 @@ class EventUpsert(msgspec.Struct, kw_only=True):
     recurrence: dict[str, Any] | UnsetType | None = UNSET
     subscriptions: list[dict[str, Any]] | UnsetType | None = UNSET
     color: str | UnsetType | None = UNSET
+    # meetbridge: the iCalendar UID of this meeting in the user's calendar, when the app knows it; a
+    # linked calendar's event with the same UID is the one a calendar adapter's bot is attached to.
+    ical_uid: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | UnsetType | None = UNSET
     extensions: list[Extension] | UnsetType = UNSET
 
 
@@ -131,6 +134,23 @@ class ExtensionRead(msgspec.Struct, kw_only=True):
     profile_id: str
 
 
+class RuleDecisionRead(msgspec.Struct, kw_only=True):
+    """A linked calendar's recording rule applied to this event."""
+
+    record: bool
+    rule: str  # which rule decided: series | all | external | confirmed | none | no_meeting_url
+    reason: str  # e.g. "attendee bob@other.com is outside example.com"
+
+
+class ExplainRead(msgspec.Struct, kw_only=True):
+    """Why a bot will or won't join this event."""
+
+    summary: str
+    origin: Literal["app", "rule"] | None = None  # who asked for the extension, if anyone
+    rule: RuleDecisionRead | None = None
+    deduplication_key: str | None = None  # Calendar V2: events with the same key share one bot
+
+
 class ExtensionStatusRead(msgspec.Struct, kw_only=True):
     provider: str
     profile_id: str
@@ -138,6 +158,7 @@ class ExtensionStatusRead(msgspec.Struct, kw_only=True):
     bot_id: str | None
     last_error: str | None
     updated: str
+    origin: Literal["app", "rule"] = "app"
 
 
 class _EventBase(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -174,6 +195,7 @@ class EventRead(_EventBase, kw_only=True, omit_defaults=True):
 
 class EventDetailRead(_EventBase, kw_only=True, omit_defaults=True):
     extensions: list[ExtensionStatusRead] = msgspec.field(default_factory=list)
+    explain: ExplainRead | None = None
 
 
 class EventDetailResponse(msgspec.Struct):

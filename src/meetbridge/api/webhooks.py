@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, post
@@ -14,8 +15,11 @@ from litestar.params import FromPath
 from meetbridge.api.schemas import ErrorBody, Health
 from meetbridge.errors import InvalidRequest, NotAuthenticated, NotFound
 from meetbridge.gateway import Gateway
+from meetbridge.linking import refresh_status, request_sync
 from meetbridge.providers.recall.webhooks import (
     BotStatusEvent,
+    CalendarSyncEvent,
+    CalendarUpdateEvent,
     WebhookPayloadError,
     WebhookVerificationError,
     parse_recall_webhook,
@@ -39,6 +43,16 @@ class SeenMessages:
             return False
         self._seen[key] = now
         return True
+
+
+def _instant(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest.single(
+            "data.last_updated_ts", "invalid", f"not an ISO-8601 time: {value!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class WebhooksController(Controller):
@@ -77,4 +91,8 @@ class WebhooksController(Controller):
             raise InvalidRequest.single("body", "invalid", str(exc)) from None
         if isinstance(event, BotStatusEvent):
             await gateway.events.record_bot_status(event.bot_id, event.code, event.sub_code)
+        elif isinstance(event, CalendarSyncEvent):
+            await request_sync(gateway, profile_id, event.calendar_id, _instant(event.last_updated_ts))
+        elif isinstance(event, CalendarUpdateEvent):
+            await refresh_status(gateway, profile_id, event.calendar_id)
         return Health(status="ok")

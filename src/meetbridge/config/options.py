@@ -90,6 +90,9 @@ class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_field
     google_client_secret: Secret | None = None
     microsoft_client_id: Secret | None = None
     microsoft_client_secret: Secret | None = None
+    # Where the connect flow's OAuth endpoints are, when not Google's and Microsoft's own
+    # ({oauth_base_url}/google/authorize ...): the sandbox's stand-ins, a proxy.
+    oauth_base_url: str | None = None
 
     @classmethod
     def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -41,6 +41,7 @@ class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    rule: dict[str, Any] | None = None  # a linked calendar's recording-rule decision (external events)
     extensions: list[ExtensionState] = msgspec.field(default_factory=list)
 
     @property
@@ -72,6 +73,7 @@ _EVENT_COLUMNS = (
     events.c.metadata,
     events.c.created_at,
     events.c.updated_at,
+    events.c.rule,
 )
 
 
@@ -91,6 +93,7 @@ _EXTENSION_FIELDS = {  # ExtensionState field: column
     "updated_at": event_extensions.c.updated_at.label("extension_updated_at"),
     "provider_state": event_extensions.c.provider_state,
     "bot_status": event_extensions.c.bot_status,
+    "origin": event_extensions.c.origin,
 }
 _EXTENSION_COLUMNS = tuple(_EXTENSION_FIELDS.values())
 _EVENT_NAMES = [column.name for column in _EVENT_COLUMNS]
@@ -171,6 +174,7 @@ def _extensions_after(current: list[ExtensionState], changes: ExtensionChanges) 
                 status=wanted.status,
                 last_error=wanted.last_error,
                 updated_at=wanted.updated_at,
+                origin="app",
             )
         )
     return [after[provider] for provider in sorted(after)]
@@ -196,6 +200,7 @@ async def _extensions_for(connection: AsyncConnection, pks: Sequence[int]) -> di
                 updated_at=row.updated_at,
                 provider_state=row.provider_state,
                 bot_status=row.bot_status,
+                origin=row.origin,
             )
         )
     return found
@@ -317,6 +322,7 @@ class EventRepository:
                 "status": state.status,
                 "last_error": state.last_error,
                 "updated_at": state.updated_at,
+                "origin": "app",  # the app said so: recording rules leave this extension alone now
             }
             updated = await connection.execute(
                 _UPDATE_EXTENSION, {"extension_event_pk": pk, "extension_provider": state.provider, **desired}

@@ -86,9 +86,16 @@ events = sa.Table(
     sa.Column("metadata", JSONValue, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # External events imported from a linked provider calendar: which link, and the provider's ids.
+    sa.Column("link_id", sa.ForeignKey("calendar_links.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("source_id", sa.String(64), nullable=True),  # e.g. the Recall calendar event id
+    sa.Column("ical_uid", sa.String(1024), nullable=True),  # matching key (DESIGN §3)
+    sa.Column("rule", JSONValue, nullable=True),  # the link's recording-rule decision on this event
     sa.UniqueConstraint("calendar_id", "event_id"),
+    sa.UniqueConstraint("calendar_id", "source_id"),
     sa.Index("ix_events_calendar_start", "calendar_id", "start_at"),
     sa.Index("ix_events_updated_at", "updated_at"),
+    sa.Index("ix_events_calendar_ical_uid", "calendar_id", "ical_uid"),
 )
 
 event_extensions = sa.Table(
@@ -105,19 +112,54 @@ event_extensions = sa.Table(
     # Owned by the adapter; written even when the event changed meanwhile, so no bot is ever forgotten.
     sa.Column("provider_state", JSONValue, nullable=True),
     sa.Column("bot_status", sa.String(40), nullable=True),  # last status Recall reported (webhooks)
+    # "app": the app asked for this extension; "rule": a link's recording rule attached it. The app wins.
+    sa.Column("origin", sa.String(8), nullable=False, server_default="app"),
+    # Calendar adapters: the provider event the extension acts on (a synced event's source_id), so a
+    # sync that changes that event re-plans the managed events matched to it.
+    sa.Column("target_id", sa.String(64), nullable=True, index=True),
 )
 
-# The outbox: at most one job per event, so quick successive upserts coalesce into one plan.
+# A meetbridge calendar linked, under one profile, to a calendar at the provider (Recall Calendar V2).
+calendar_links = sa.Table(
+    "calendar_links",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("calendar_id", sa.ForeignKey("calendars.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("profile_id", sa.String(200), nullable=False),
+    sa.Column("provider_calendar_id", sa.String(64), nullable=False, index=True),
+    sa.Column("platform", sa.String(40), nullable=True),
+    sa.Column("email", sa.String(320), nullable=True),  # the calendar owner's mailbox
+    sa.Column("status", sa.String(20), nullable=False),  # connecting | connected | disconnected
+    sa.Column("status_detail", sa.Text, nullable=True),
+    sa.Column("record", sa.String(12), nullable=False),  # recording rule: all | external | confirmed | none
+    sa.Column("series", JSONValue, nullable=False),  # ical_uids always recorded
+    # Sync bookkeeping: the newest provider updated_at stored; a requested incremental start (from
+    # webhooks, merged with min); a full sync still owed (on link).
+    sa.Column("sync_cursor", UTCDateTime, nullable=True),
+    sa.Column("sync_from", UTCDateTime, nullable=True),
+    sa.Column("full_sync", sa.Boolean, nullable=False),
+    sa.Column("last_synced_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("calendar_id", "profile_id"),
+)
+
+# The outbox: at most one job per subject (an event to reconcile, a link to sync), so quick
+# successive changes coalesce into one run. No foreign key: a job whose subject is gone does nothing.
 jobs = sa.Table(
     "jobs",
     metadata,
-    sa.Column("event_pk", sa.ForeignKey("events.pk", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "event" | "sync"
+    sa.Column("subject", BigId, nullable=False, autoincrement=False),  # events.pk | calendar_links.id
     sa.Column("run_at", UTCDateTime, nullable=False, index=True),
     sa.Column("generation", sa.Integer, nullable=False, default=1),  # bumped by every enqueue
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # Named apart from the old one-column key, which PostgreSQL keeps until migration 0003 drops it.
+    sa.PrimaryKeyConstraint("kind", "subject", name="pk_jobs_kind_subject"),
 )
 
 

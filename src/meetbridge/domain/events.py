@@ -31,6 +31,7 @@ PLAIN_FIELDS = (
     "recurrence",
     "subscriptions",
     "color",
+    "ical_uid",  # meetbridge: matches the event to a linked calendar's copy of it (DESIGN §3)
 )
 
 

@@ -33,6 +33,7 @@ class ExtensionState(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     provider_state: dict[str, Any] | None = None
     bot_status: str | None = None
+    origin: str = "app"  # "rule" when a calendar link's recording rule attached it
 
     @property
     def holds_provider_objects(self) -> bool:
@@ -51,7 +52,7 @@ class ExtensionChanges(msgspec.Struct, frozen=True):
 
 def _wanted(current: ExtensionState | None, profile_id: str, now: datetime) -> ExtensionState | None:
     """The new state for ``profile_id``, or None when ``current`` already says the same."""
-    if current is not None and current.profile_id == profile_id:
+    if current is not None and current.profile_id == profile_id and current.origin == "app":
         return None
     bot_id = current.bot_id if current else None
     if profile_id == NO_PROFILE and bot_id is None:

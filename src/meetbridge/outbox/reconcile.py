@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
 from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository, StoredEvent
+from meetbridge.db.links import LinkRepository
+from meetbridge.db.matching import find_target
 from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
-from meetbridge.providers.base import EventSnapshot, Outcome, ProviderState
+from meetbridge.providers.base import EventSnapshot, LinkedEvent, Outcome, ProviderState
 from meetbridge.providers.registry import AdapterRegistry
 
 
@@ -46,6 +49,11 @@ def snapshot(event: StoredEvent) -> EventSnapshot:
     )
 
 
+def _target_id(state: ProviderState | None) -> str | None:
+    target = (state or {}).get("provider_event_id")
+    return str(target) if target else None
+
+
 def owner_profile_id(state: ProviderState | None) -> str | None:
     """The profile under which the provider objects in ``state`` were made."""
     if not state:
@@ -60,6 +68,7 @@ class Reconciler:
         self.config = config
         self.registry = registry
         self.events = EventRepository(database)
+        self.links = LinkRepository(database)
 
     async def run(self, event_pk: int) -> None:
         event = await self.events.get_by_pk(event_pk)
@@ -98,6 +107,11 @@ class Reconciler:
             message = f"profile {profile_id!r} is no longer configured; meetbridge cannot reach its bot"
             return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
         adapter = self.registry.adapter(profile)
+        if adapter.links_calendars and want_bot:
+            linked = await self._linked(event, profile_id, state)
+            if isinstance(linked, Outcome):
+                return linked
+            event = msgspec.structs.replace(event, linked=linked)
 
         async def save_state(new_state: ProviderState) -> None:
             await self._save_state(event.pk, provider, new_state)
@@ -109,12 +123,51 @@ class Reconciler:
         except Exception as exc:
             raise AdapterFailure(profile.adapter, exc) from exc
 
+    async def _linked(
+        self, event: EventSnapshot, profile_id: str, state: ProviderState | None
+    ) -> LinkedEvent | Outcome:
+        """The provider event a calendar adapter acts on, or why there is none (yet)."""
+        bot_id = (state or {}).get("bot_id")
+
+        def waiting(status: ExtensionStatus, message: str) -> Outcome:
+            # Whatever the adapter made before stays recorded: nothing is forgotten while we wait.
+            return Outcome(status=status, last_error=message, bot_id=bot_id, provider_state=state)
+
+        link = await self.links.find(event.calendar_id, profile_id)
+        if link is None:
+            message = (
+                f"calendar {event.calendar_id} is not linked for profile {profile_id}: "
+                f"PUT /v1/calendars/{event.calendar_id}/links/{profile_id} first"
+            )
+            return waiting(ExtensionStatus.FAILED, message)
+        if link.status == "disconnected":
+            detail = f" ({link.status_detail})" if link.status_detail else ""
+            message = (
+                f"the linked calendar {link.provider_calendar_id} is disconnected at the provider{detail}; "
+                "link it again with a new oauth_refresh_token (or the connect flow)"
+            )
+            return waiting(ExtensionStatus.FAILED, message)
+        target = await find_target(self.database, event.pk, link)
+        if target is None:
+            message = (
+                "no event of the linked calendar matches yet (by ical_uid, or meeting link and start); "
+                "retried after the next sync"
+            )
+            return waiting(ExtensionStatus.AWAITING_SYNC, message)
+        return LinkedEvent(
+            provider_event_id=target.source_id,
+            start_at=target.start_at,
+            meeting_url=target.meeting_url,
+            deleted=target.deleted,
+            calendar_email=link.email,
+        )
+
     async def _save_state(self, event_pk: int, provider: str, state: ProviderState) -> None:
         async with self.database.write() as connection:
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event_pk, event_extensions.c.provider == provider)
-                .values(provider_state=state or None, bot_id=state.get("bot_id"))
+                .values(provider_state=state or None, bot_id=state.get("bot_id"), target_id=_target_id(state))
             )
 
     async def _write_back(self, event: EventSnapshot, provider: str, outcome: Outcome) -> None:
@@ -139,7 +192,11 @@ class Reconciler:
                 )
             ).first()
             same_bot = current is not None and current.bot_id == outcome.bot_id
-            values: dict[str, Any] = {"provider_state": outcome.provider_state, "bot_id": outcome.bot_id}
+            values: dict[str, Any] = {
+                "provider_state": outcome.provider_state,
+                "bot_id": outcome.bot_id,
+                "target_id": _target_id(outcome.provider_state),
+            }
             if not same_bot:
                 values["bot_status"] = None  # a new bot (or none): the old one's reports no longer apply
             # A bot Recall reported fatal stays failed: an unrelated edit must not call it scheduled.

@@ -1,8 +1,9 @@
 """The outbox table: enqueue inside the caller's transaction; claim with a lease; finish or retry.
 
-One row per event. An enqueue while a job runs bumps ``generation``; finishing then keeps the row
-(released, due now) so the worker plans again against the newer version — ten quick upserts cost at
-most two plans. A lease that is not renewed expires, and any worker may claim the job again.
+One row per subject: an event to reconcile (kind "event") or a calendar link to sync ("sync"). An
+enqueue while a job runs bumps ``generation``; finishing then keeps the row (released, due now) so the
+worker runs again against the newer state — ten quick upserts cost at most two plans. A lease that is
+not renewed expires, and any worker may claim the job again.
 """
 
 from __future__ import annotations
@@ -18,23 +19,42 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from meetbridge.db.database import Database
 from meetbridge.db.tables import jobs, utcnow
 
+EVENT = "event"
+SYNC = "sync"
+
+JobKey = tuple[str, int]
+
 
 class ClaimedJob(msgspec.Struct, frozen=True):
-    event_pk: int
+    kind: str
+    subject: int
     generation: int
     attempts: int
 
+    @property
+    def key(self) -> JobKey:
+        return (self.kind, self.subject)
 
-async def enqueue(connection: AsyncConnection, event_pk: int, now: datetime) -> None:
-    """Make the event's job due now; called inside the transaction that changed the event."""
+
+async def enqueue_job(connection: AsyncConnection, kind: str, subject: int, now: datetime) -> None:
+    """Make the subject's job due now; called inside the transaction that changed the subject."""
     dialect_insert: Any = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(jobs).values(event_pk=event_pk, run_at=now, generation=1, attempts=0)
+    statement = dialect_insert(jobs).values(kind=kind, subject=subject, run_at=now, generation=1, attempts=0)
     await connection.execute(
         statement.on_conflict_do_update(
-            index_elements=[jobs.c.event_pk],
+            index_elements=[jobs.c.kind, jobs.c.subject],
             set_={"run_at": now, "generation": jobs.c.generation + 1, "attempts": 0, "last_error": None},
         )
     )
+
+
+async def enqueue(connection: AsyncConnection, event_pk: int, now: datetime) -> None:
+    """Make the event's reconcile job due now."""
+    await enqueue_job(connection, EVENT, event_pk, now)
+
+
+def _is(kind: str, subject: int) -> sa.ColumnElement[bool]:
+    return sa.and_(jobs.c.kind == kind, jobs.c.subject == subject)
 
 
 class JobStore:
@@ -45,7 +65,7 @@ class JobStore:
     async def claim(self, owner: str, limit: int) -> list[ClaimedJob]:
         now = utcnow()
         due = (
-            sa.select(jobs.c.event_pk, jobs.c.generation, jobs.c.attempts)
+            sa.select(jobs.c.kind, jobs.c.subject, jobs.c.generation, jobs.c.attempts)
             .where(
                 jobs.c.run_at <= now,
                 sa.or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now),
@@ -57,23 +77,23 @@ class JobStore:
             due = due.with_for_update(skip_locked=True)
         async with self.database.write() as connection:
             claimed = [
-                ClaimedJob(r.event_pk, r.generation, r.attempts) for r in await connection.execute(due)
+                ClaimedJob(r.kind, r.subject, r.generation, r.attempts) for r in await connection.execute(due)
             ]
             if claimed:
                 await connection.execute(
                     jobs.update()
-                    .where(jobs.c.event_pk.in_([j.event_pk for j in claimed]))
+                    .where(sa.tuple_(jobs.c.kind, jobs.c.subject).in_([j.key for j in claimed]))
                     .values(lease_owner=owner, lease_expires_at=now + self.lease)
                 )
         return claimed
 
-    async def heartbeat(self, owner: str, event_pks: list[int]) -> None:
-        if not event_pks:
+    async def heartbeat(self, owner: str, keys: list[JobKey]) -> None:
+        if not keys:
             return
         async with self.database.write() as connection:
             await connection.execute(
                 jobs.update()
-                .where(jobs.c.event_pk.in_(event_pks), jobs.c.lease_owner == owner)
+                .where(sa.tuple_(jobs.c.kind, jobs.c.subject).in_(keys), jobs.c.lease_owner == owner)
                 .values(lease_expires_at=utcnow() + self.lease)
             )
 
@@ -82,14 +102,14 @@ class JobStore:
         async with self.database.write() as connection:
             deleted = await connection.execute(
                 jobs.delete().where(
-                    jobs.c.event_pk == job.event_pk,
+                    _is(job.kind, job.subject),
                     jobs.c.generation == job.generation,
                     jobs.c.lease_owner == owner,
                 )
             )
             if deleted.rowcount:
                 return True
-            await self._release(connection, owner, job.event_pk)
+            await self._release(connection, owner, job)
             return False
 
     async def retry(self, owner: str, job: ClaimedJob, *, delay: float, error: str) -> None:
@@ -98,7 +118,7 @@ class JobStore:
             await connection.execute(
                 jobs.update()
                 .where(
-                    jobs.c.event_pk == job.event_pk,
+                    _is(job.kind, job.subject),
                     jobs.c.lease_owner == owner,
                     jobs.c.generation == job.generation,
                 )
@@ -106,12 +126,12 @@ class JobStore:
                     run_at=utcnow() + timedelta(seconds=delay), attempts=job.attempts + 1, last_error=error
                 )
             )
-            await self._release(connection, owner, job.event_pk)
+            await self._release(connection, owner, job)
 
-    async def _release(self, connection: AsyncConnection, owner: str, event_pk: int) -> None:
+    async def _release(self, connection: AsyncConnection, owner: str, job: ClaimedJob) -> None:
         await connection.execute(
             jobs.update()
-            .where(jobs.c.event_pk == event_pk, jobs.c.lease_owner == owner)
+            .where(_is(job.kind, job.subject), jobs.c.lease_owner == owner)
             .values(lease_owner=None, lease_expires_at=None)
         )
 

@@ -13,37 +13,51 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
+from typing import Protocol
 
 from meetbridge.config.catalogue import Catalogue, RetryBudget
 from meetbridge.db.tables import utcnow
-from meetbridge.outbox.reconcile import AdapterFailure, Reconciler
+from meetbridge.outbox.reconcile import AdapterFailure
 from meetbridge.outbox.retry import Retry, RetryStrategy
-from meetbridge.outbox.store import ClaimedJob, JobStore
+from meetbridge.outbox.store import ClaimedJob, JobKey, JobStore
 
 log = logging.getLogger("meetbridge.worker")
 
 DEFAULT_BUDGET = RetryBudget(max_attempts=12, base_delay_seconds=1.0, max_delay_seconds=300.0)
 
 
+class JobHandler(Protocol):
+    """Runs the jobs of one kind; ``subject`` is what the job is about (an event pk, a link id)."""
+
+    async def run(self, subject: int) -> None: ...
+
+    async def fail(self, subject: int, reason: str) -> None:
+        """The worker gave up: make that visible where the subject is read."""
+        ...
+
+    async def note_retry(self, subject: int, error: str, delay: float) -> None: ...
+
+
 class Worker:
     def __init__(
         self,
         store: JobStore,
-        reconciler: Reconciler,
+        handlers: Mapping[str, JobHandler],
         catalogue: Catalogue,
         *,
         concurrency: int = 16,
         poll_interval: float = 1.0,
     ) -> None:
         self.store = store
-        self.reconciler = reconciler
+        self.handlers = handlers
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.strategies = {name: RetryStrategy(spec.retry) for name, spec in catalogue.adapters.items()}
         self.default_strategy = RetryStrategy(DEFAULT_BUDGET)
         self._wake = asyncio.Event()
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[JobKey, asyncio.Task[None]] = {}
 
     def wake(self) -> None:
         """Called after a transaction that enqueued a job has committed."""
@@ -81,13 +95,13 @@ class Worker:
             log.exception("claiming jobs failed; trying again shortly")
             return False
         for job in jobs:
-            task = asyncio.create_task(self._run(job), name=f"meetbridge-job-{job.event_pk}")
-            self._running[job.event_pk] = task
-            task.add_done_callback(functools.partial(self._done, job.event_pk))
+            task = asyncio.create_task(self._run(job), name=f"meetbridge-job-{job.kind}-{job.subject}")
+            self._running[job.key] = task
+            task.add_done_callback(functools.partial(self._done, job.key))
         return bool(jobs)
 
-    def _done(self, event_pk: int, _task: asyncio.Task[None]) -> None:
-        self._running.pop(event_pk, None)
+    def _done(self, key: JobKey, _task: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
         self._wake.set()  # a slot is free
 
     async def _sleep(self, stop: asyncio.Event) -> None:
@@ -117,37 +131,45 @@ class Worker:
                 log.exception("lease heartbeat failed")
 
     async def _run(self, job: ClaimedJob) -> None:
+        handler = self.handlers.get(job.kind)
         try:
-            await self.reconciler.run(job.event_pk)
+            await self._handle(handler, job)
         except Exception as exc:
-            await self._failed(job, exc)
+            await self._failed(job, handler, exc)
             return
         try:
             if not await self.store.finish(self.owner, job):
                 self._wake.set()  # changed while we worked: plan again on the newer version
         except Exception:
             log.exception(
-                "finishing job for event %s failed; its lease will expire and it reruns", job.event_pk
+                "finishing %s job %s failed; its lease will expire and it reruns", job.kind, job.subject
             )
 
-    async def _failed(self, job: ClaimedJob, exc: Exception) -> None:
+    @staticmethod
+    async def _handle(handler: JobHandler | None, job: ClaimedJob) -> None:
+        if handler is None:
+            raise RuntimeError(f"this worker cannot run {job.kind!r} jobs")
+        await handler.run(job.subject)
+
+    async def _failed(self, job: ClaimedJob, handler: JobHandler | None, exc: Exception) -> None:
         adapter = exc.adapter if isinstance(exc, AdapterFailure) else None
         cause = exc.error if isinstance(exc, AdapterFailure) else exc
         strategy = self.strategies.get(adapter or "", self.default_strategy)
         decision = strategy.decide(job.attempts, cause)
         message = str(cause) or type(cause).__name__
+        what = f"{job.kind} {job.subject}"
         try:
             if isinstance(decision, Retry):
-                log.info(
-                    "event %s: %s; retry %d in %.1fs", job.event_pk, message, job.attempts + 1, decision.delay
-                )
-                await self.reconciler.note_retry(job.event_pk, message, decision.delay)
+                log.info("%s: %s; retry %d in %.1fs", what, message, job.attempts + 1, decision.delay)
+                if handler is not None:
+                    await handler.note_retry(job.subject, message, decision.delay)
                 await self.store.retry(self.owner, job, delay=decision.delay, error=message)
             else:
-                log.warning("event %s: giving up: %s", job.event_pk, decision.reason)
-                await self.reconciler.fail(job.event_pk, decision.reason)
+                log.warning("%s: giving up: %s", what, decision.reason)
+                if handler is not None:
+                    await handler.fail(job.subject, decision.reason)
                 await self.store.finish(self.owner, job)
         except Exception:
-            log.exception("recording the failure of event %s failed; its lease will expire", job.event_pk)
+            log.exception("recording the failure of %s failed; its lease will expire", what)
         if adapter is None:
-            log.error("unexpected error for event %s", job.event_pk, exc_info=cause)
+            log.error("unexpected error for %s", what, exc_info=cause)

@@ -6,7 +6,7 @@ recorded last time". It answers with the new record and a status. Only meetbridg
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -15,10 +15,21 @@ import msgspec
 from meetbridge.config.catalogue import AdapterSpec
 from meetbridge.config.profiles import Profile
 from meetbridge.domain.extensions import ExtensionStatus
+from meetbridge.domain.recording_rules import Participant
 from meetbridge.providers.http import ProviderHttp
 
 ProviderState = dict[str, Any]
 SaveState = Callable[[ProviderState], Awaitable[None]]
+
+
+class LinkedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Calendar adapters: the provider's calendar event an extension acts on, as last synced."""
+
+    provider_event_id: str
+    start_at: datetime
+    meeting_url: str | None  # as the provider gives it: deduplication keys must agree across calendars
+    deleted: bool
+    calendar_email: str | None  # the linked calendar's owner
 
 
 class EventSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +45,7 @@ class EventSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     end_at: datetime
     all_day: bool
     meeting_url: str | None  # the normalised joinable link found in the event, if any
+    linked: LinkedEvent | None = None  # set for calendar adapters when a provider event matches
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +57,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 
 class Adapter(Protocol):
     name: ClassVar[str]
+    # Calendar adapters act on a linked provider calendar's events (and implement CalendarLinker):
+    # the reconciler finds the provider event first and waits (awaiting_sync) until there is one.
+    links_calendars: ClassVar[bool]
 
     async def reconcile(
         self,
@@ -64,3 +79,50 @@ class Adapter(Protocol):
 
 
 AdapterFactory = Callable[[Profile, AdapterSpec, ProviderHttp], Adapter]
+
+
+class ProviderCalendar(msgspec.Struct, frozen=True, kw_only=True):
+    provider_calendar_id: str
+    platform: str | None
+    email: str | None
+    status: str  # connecting | connected | disconnected
+    status_detail: str | None = None
+
+
+class ProviderEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider calendar event, read into what meetbridge stores and what recording rules read."""
+
+    provider_event_id: str
+    ical_uid: str | None
+    start_at: datetime
+    end_at: datetime
+    meeting_url: str | None
+    deleted: bool
+    updated_at: datetime
+    fields: dict[str, Any]  # Cronofy-shaped stored fields (summary, attendees, conferencing...)
+    participants: list[Participant]
+    organizer_email: str | None
+    owner_response: str | None
+
+
+class CalendarLinker(Protocol):
+    """What a calendar adapter does besides ``reconcile``: link, read and unlink provider calendars."""
+
+    async def find_calendar(self, provider_calendar_id: str) -> ProviderCalendar: ...
+
+    async def create_calendar(
+        self, *, platform: str, refresh_token: str, email: str | None
+    ) -> ProviderCalendar: ...
+
+    async def delete_calendar(self, provider_calendar_id: str) -> None:
+        """Remove it at the provider (and with it the bots scheduled from it); gone already is fine."""
+        ...
+
+    def changed_events(
+        self, provider_calendar_id: str, *, since: datetime | None, owner_email: str | None
+    ) -> AsyncIterator[list[ProviderEvent]]:
+        """Pages of events updated at or after ``since`` (all of them when None).
+
+        ``owner_email`` tells whose response in the attendee lists is the calendar owner's.
+        """
+        ...

@@ -15,9 +15,13 @@ RECALL_PATH = "/sandbox/recall"
 SANDBOX_RECALL_KEY = "sandbox-recall-api-key"
 SANDBOX_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"meetbridge-sandbox-webhook-secret").decode()
 SANDBOX_BOT_PROFILE = "sandbox-bot"
+SANDBOX_CALENDAR_PROFILE = "sandbox-calendar"
 _ENV = {
     "MEETBRIDGE_SANDBOX_RECALL_KEY": SANDBOX_RECALL_KEY,
     "MEETBRIDGE_SANDBOX_WEBHOOK_SECRET": SANDBOX_WEBHOOK_SECRET,
+    # The OAuth stand-ins accept any client; these only make the connect flow run end to end.
+    "MEETBRIDGE_SANDBOX_OAUTH_CLIENT": "sandbox-oauth-client",
+    "MEETBRIDGE_SANDBOX_OAUTH_SECRET": "sandbox-oauth-secret",
 }
 
 
@@ -30,7 +34,20 @@ def sandbox_profiles(gateway_url: str, catalogue: Catalogue) -> dict[str, Profil
                 "api_key": "env:MEETBRIDGE_SANDBOX_RECALL_KEY",
                 "webhook_secret": "env:MEETBRIDGE_SANDBOX_WEBHOOK_SECRET",
                 "bot_name": "meetbridge sandbox bot",
-            }
+            },
+            SANDBOX_CALENDAR_PROFILE: {
+                "adapter": "recall-calendar-v2",
+                "base_url": f"{gateway_url}{RECALL_PATH}",
+                "api_key": "env:MEETBRIDGE_SANDBOX_RECALL_KEY",
+                "webhook_secret": "env:MEETBRIDGE_SANDBOX_WEBHOOK_SECRET",
+                "deduplication": "all",
+                "bot_config": {"bot_name": "meetbridge sandbox bot"},
+                "google_client_id": "env:MEETBRIDGE_SANDBOX_OAUTH_CLIENT",
+                "google_client_secret": "env:MEETBRIDGE_SANDBOX_OAUTH_SECRET",
+                "microsoft_client_id": "env:MEETBRIDGE_SANDBOX_OAUTH_CLIENT",
+                "microsoft_client_secret": "env:MEETBRIDGE_SANDBOX_OAUTH_SECRET",
+                "oauth_base_url": f"{gateway_url}{RECALL_PATH}/_oauth",
+            },
         }
     }
     return dict(parse_config(document, catalogue, _ENV).profiles)

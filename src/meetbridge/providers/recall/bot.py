@@ -59,6 +59,7 @@ def _iso(value: datetime) -> str:
 
 class RecallBotAdapter:
     name: ClassVar[str] = "recall-bot"
+    links_calendars: ClassVar[bool] = False
 
     def __init__(self, profile: Profile, spec: AdapterSpec, http: ProviderHttp) -> None:
         if not isinstance(profile.options, RecallBotOptions):

@@ -1,0 +1,61 @@
+"""Request and response shapes of calendar links (meetbridge's addition to the Cronofy API)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+Platform = Literal["google_calendar", "microsoft_outlook"]
+RecordRule = Literal["all", "external", "confirmed", "none"]
+Uid = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class LinkUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``PUT /v1/calendars/{calendar_id}/links/{profile_id}``.
+
+    Name the provider calendar with ``recall_calendar_id`` (one that exists at Recall) or with OAuth
+    credentials (``platform`` + ``oauth_refresh_token``: meetbridge creates the Recall calendar with
+    the profile's OAuth client). On an existing link both may be left out to change only the rules.
+    """
+
+    recall_calendar_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | UnsetType = UNSET
+    platform: Platform | UnsetType = UNSET
+    oauth_refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | UnsetType = UNSET
+    oauth_email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)] | UnsetType = UNSET
+    record: RecordRule | UnsetType = UNSET  # default "none": bots only where the app asks
+    series: Annotated[list[Uid], msgspec.Meta(max_length=1000)] | UnsetType = UNSET
+
+
+class LinkRead(msgspec.Struct, kw_only=True):
+    calendar_id: str
+    profile_id: str
+    adapter: str
+    recall_calendar_id: str
+    platform: str | None
+    email: str | None
+    status: Literal["connecting", "connected", "disconnected"]
+    status_detail: str | None
+    record: RecordRule
+    series: list[str]
+    last_synced: str | None
+    last_error: str | None
+    created: str
+    updated: str
+
+
+class LinkResponse(msgspec.Struct):
+    link: LinkRead
+
+
+class LinkDeleted(msgspec.Struct, kw_only=True):
+    calendar_id: str
+    profile_id: str
+    recall_calendar_id: str
+    cancelled_extensions: int  # extensions that acted for this link, now cancelled
+
+
+class ConnectResponse(msgspec.Struct, kw_only=True):
+    authorization_url: str  # send the user's browser here; the provider redirects to redirect_uri
+    redirect_uri: str

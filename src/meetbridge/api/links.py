@@ -1,0 +1,241 @@
+"""Calendar links: link a meetbridge calendar to a Recall calendar, read, unlink, or connect by OAuth."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, put
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Response
+
+from meetbridge.api.events import INVALID, NOT_FOUND
+from meetbridge.api.link_schemas import (
+    ConnectResponse,
+    LinkDeleted,
+    LinkRead,
+    LinkResponse,
+    LinkUpsert,
+    Platform,
+)
+from meetbridge.api.presenters import wire_time
+from meetbridge.api.schemas import ErrorBody
+from meetbridge.config.options import RecallCalendarV2Options
+from meetbridge.db.links import Link, LinkRules
+from meetbridge.errors import InvalidRequest
+from meetbridge.gateway import Gateway
+from meetbridge.linking import calendar_profile, link_calendar, provider_errors, unlink_calendar
+from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
+from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
+
+CALLBACK_PATH = "/v1/oauth/callback"
+UPSTREAM = {
+    502: ResponseSpec(data_container=ErrorBody, description="Recall refused the profile's credentials"),
+    503: ResponseSpec(data_container=ErrorBody, description="Recall is unavailable; try again"),
+}
+
+
+def link_read(gateway: Gateway, link: Link) -> LinkRead:
+    profile = gateway.config.profiles.get(link.profile_id)
+    return LinkRead(
+        calendar_id=link.calendar_id,
+        profile_id=link.profile_id,
+        adapter=profile.adapter if profile else "unknown",
+        recall_calendar_id=link.provider_calendar_id,
+        platform=link.platform,
+        email=link.email,
+        status=link.status,  # type: ignore[arg-type]  # the column only holds the provider's three statuses
+        status_detail=link.status_detail,
+        record=link.record,  # type: ignore[arg-type]  # validated by LinkUpsert before it was stored
+        series=link.series,
+        last_synced=wire_time(link.last_synced_at) if link.last_synced_at else None,
+        last_error=link.last_error,
+        created=wire_time(link.created_at),
+        updated=wire_time(link.updated_at),
+    )
+
+
+def _secret_key(gateway: Gateway) -> str:
+    secret = gateway.config.server.secret_key
+    if secret is None:
+        raise InvalidRequest.single(
+            "platform",
+            "not_configured",
+            "the connect flow needs [server] secret_key (or MEETBRIDGE_SECRET_KEY) to sign its state",
+        )
+    return secret.reveal()
+
+
+def _redirect_uri(gateway: Gateway, request: Request[Any, Any, Any]) -> str:
+    return (gateway.public_url or str(request.base_url)).rstrip("/") + CALLBACK_PATH
+
+
+def _client(gateway: Gateway, profile_id: str, platform: str) -> tuple[str, str]:
+    profile = gateway.config.profiles.get(profile_id)
+    options = profile.options if profile else None
+    client = PLATFORM_CLIENTS.get(platform, "")
+    client_id = getattr(options, f"{client}_client_id", None)
+    client_secret = getattr(options, f"{client}_client_secret", None)
+    if client_id is None or client_secret is None:
+        raise InvalidRequest.single(
+            "platform",
+            "not_configured",
+            f"profile {profile_id} has no {client}_client_id / {client}_client_secret for {platform}",
+        )
+    return client_id.reveal(), client_secret.reveal()
+
+
+def _oauth_base_url(gateway: Gateway, profile_id: str) -> str | None:
+    profile = gateway.config.profiles.get(profile_id)
+    options = profile.options if profile else None
+    return options.oauth_base_url if isinstance(options, RecallCalendarV2Options) else None
+
+
+class LinksController(Controller):
+    path = "/v1/calendars/{calendar_id:str}/links/{profile_id:str}"
+    tags = ["links"]
+
+    @put(
+        operation_id="link_calendar",
+        responses={**INVALID, **UPSTREAM},
+        summary="Link this calendar to a Recall calendar for a calendar profile (then a full sync)",
+    )
+    async def link_calendar(
+        self,
+        calendar_id: FromPath[str],
+        profile_id: FromPath[str],
+        data: JSONBody[LinkUpsert],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
+    ) -> Response[LinkResponse]:
+        def given(value: Any) -> Any:
+            return value if isinstance(value, str | list) else None
+
+        link, created = await link_calendar(
+            gateway,
+            application_id,
+            calendar_id,
+            profile_id,
+            recall_calendar_id=given(data.recall_calendar_id),
+            platform=given(data.platform),
+            refresh_token=given(data.oauth_refresh_token),
+            email=given(data.oauth_email),
+            record=given(data.record),
+            series=given(data.series),
+        )
+        return Response(LinkResponse(link_read(gateway, link)), status_code=201 if created else 200)
+
+    @get(operation_id="get_link", responses=NOT_FOUND, summary="A calendar link, its status and last sync")
+    async def get_link(
+        self,
+        calendar_id: FromPath[str],
+        profile_id: FromPath[str],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
+    ) -> LinkResponse:
+        return LinkResponse(
+            link_read(gateway, await gateway.links.get(application_id, calendar_id, profile_id))
+        )
+
+    @delete(
+        operation_id="unlink_calendar",
+        status_code=200,
+        responses={**NOT_FOUND, **UPSTREAM},
+        summary="Unlink: delete the Recall calendar (and its bots) and cancel the extensions acting for it",
+    )
+    async def unlink_calendar(
+        self,
+        calendar_id: FromPath[str],
+        profile_id: FromPath[str],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
+    ) -> LinkDeleted:
+        link, cancelled = await unlink_calendar(gateway, application_id, calendar_id, profile_id)
+        return LinkDeleted(
+            calendar_id=calendar_id,
+            profile_id=profile_id,
+            recall_calendar_id=link.provider_calendar_id,
+            cancelled_extensions=cancelled,
+        )
+
+    @get(
+        "/connect",
+        operation_id="connect_calendar",
+        responses=INVALID,
+        summary="Start the OAuth connect flow: the provider authorization URL to send the user to",
+    )
+    async def connect_calendar(
+        self,
+        request: Request[Any, Any, Any],
+        calendar_id: FromPath[str],
+        profile_id: FromPath[str],
+        platform: FromQuery[Platform],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
+    ) -> ConnectResponse:
+        await gateway.calendars.get(application_id, calendar_id)
+        calendar_profile(gateway, profile_id)
+        client_id, _ = _client(gateway, profile_id, platform)
+        redirect_uri = _redirect_uri(gateway, request)
+        url = authorization_url(
+            platform,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            secret_key=_secret_key(gateway),
+            calendar_id=calendar_id,
+            profile_id=profile_id,
+            oauth_base_url=_oauth_base_url(gateway, profile_id),
+        )
+        return ConnectResponse(authorization_url=url, redirect_uri=redirect_uri)
+
+
+class OAuthCallbackController(Controller):
+    path = CALLBACK_PATH
+    tags = ["links"]
+
+    @get(
+        operation_id="oauth_callback",
+        security=[],
+        responses={
+            400: ResponseSpec(data_container=ErrorBody, description="Bad or expired state"),
+            **UPSTREAM,
+        },
+        summary="OAuth redirect target: finishes the link (authorised by the signed state)",
+    )
+    async def oauth_callback(
+        self,
+        request: Request[Any, Any, Any],
+        gateway: NamedDependency[Gateway],
+        # "state" is a name Litestar reserves for the application state.
+        oauth_state: Annotated[str, QueryParameter(name="state")],
+        code: FromQuery[str | None] = None,
+        error: FromQuery[str | None] = None,
+        error_description: Annotated[str | None, QueryParameter(required=False)] = None,
+    ) -> Response[LinkResponse]:
+        if error is not None or not code:
+            reason = error_description or error or "no code"
+            raise InvalidRequest.single(
+                "code", "denied", f"the provider did not authorise the calendar: {reason}"
+            )
+        secret_key = _secret_key(gateway)
+        profile_id = open_state(oauth_state, secret_key).get("profile_id", "")
+        profile, linker = calendar_profile(gateway, profile_id)
+        async with provider_errors(profile, "code"):
+            grant = await complete_connect(
+                code=code,
+                state=oauth_state,
+                secret_key=secret_key,
+                client_for=lambda profile_id, platform: _client(gateway, profile_id, platform),
+                redirect_uri=_redirect_uri(gateway, request),
+                oauth_base_url=_oauth_base_url(gateway, profile_id),
+                transport=gateway.registry.transport,
+            )
+        async with provider_errors(profile, "code"):
+            calendar = await linker.create_calendar(
+                platform=grant.platform, refresh_token=grant.refresh_token, email=grant.email
+            )
+        existing = await gateway.links.find(grant.calendar_id, grant.profile_id)
+        rules = LinkRules(record=existing.record, series=existing.series) if existing else LinkRules()
+        link, created = await gateway.links.save(grant.calendar_id, grant.profile_id, calendar, rules)
+        return Response(LinkResponse(link_read(gateway, link)), status_code=201 if created else 200)

@@ -1,0 +1,313 @@
+"""Calendar links: a meetbridge calendar tied, under one profile, to a calendar at the provider.
+
+A link owns the external events synced from its provider calendar and the sync bookkeeping: a full
+sync is owed after linking; a webhook asks for an incremental one from its timestamp (merged with the
+earliest still owed, so none is skipped); one sync job per link coalesces a burst of webhooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meetbridge.db.database import Database
+from meetbridge.db.tables import calendar_links, calendars, event_extensions, events, utcnow
+from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
+from meetbridge.errors import NotFound
+from meetbridge.outbox.store import SYNC, enqueue, enqueue_job
+from meetbridge.providers.base import ProviderCalendar
+
+PROVIDER = "recall"  # the extension provider name calendar links act for
+
+
+class Link(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    calendar_id: str
+    profile_id: str
+    provider_calendar_id: str
+    platform: str | None
+    email: str | None
+    status: str
+    status_detail: str | None
+    record: str
+    series: list[str]
+    sync_cursor: datetime | None
+    sync_from: datetime | None
+    full_sync: bool
+    last_synced_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class LinkRules(msgspec.Struct, frozen=True, kw_only=True):
+    record: str = "none"
+    series: list[str] = msgspec.field(default_factory=list)
+
+
+def _link(row: Any) -> Link:
+    return Link(**{column.name: getattr(row, column.name) for column in calendar_links.c})
+
+
+async def events_acting_for(
+    connection: AsyncConnection,
+    calendar_id: str,
+    profile_id: str,
+    *,
+    extra: Sequence[sa.ColumnElement[bool]] = (),
+) -> list[int]:
+    """Events of ``calendar_id`` whose extension names ``profile_id`` (wanted now or holding its bot)."""
+    query = (
+        sa.select(events.c.pk)
+        .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
+        .where(
+            events.c.calendar_id == calendar_id,
+            event_extensions.c.provider == PROVIDER,
+            sa.or_(
+                event_extensions.c.profile_id == profile_id,
+                # Made under this profile. Not "IS NOT NULL": a cleared state is stored as JSON null,
+                # and another profile's state is not this link's to cancel.
+                event_extensions.c.provider_state["profile_id"].as_string() == profile_id,
+            ),
+            *extra,
+        )
+    )
+    return [row.pk for row in await connection.execute(query)]
+
+
+class LinkRepository:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.on_enqueue: Callable[[], None] = lambda: None
+
+    async def find(self, calendar_id: str, profile_id: str) -> Link | None:
+        async with self.database.read() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(calendar_links).where(
+                        calendar_links.c.calendar_id == calendar_id, calendar_links.c.profile_id == profile_id
+                    )
+                )
+            ).first()
+        return _link(row) if row else None
+
+    async def get(self, application_id: str, calendar_id: str, profile_id: str) -> Link:
+        async with self.database.read() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(calendar_links)
+                    .join(calendars, calendars.c.id == calendar_links.c.calendar_id)
+                    .where(
+                        calendars.c.application_id == application_id,
+                        calendar_links.c.calendar_id == calendar_id,
+                        calendar_links.c.profile_id == profile_id,
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"calendar {calendar_id} has no link for profile {profile_id}")
+        return _link(row)
+
+    async def by_id(self, link_id: int) -> Link | None:
+        async with self.database.read() as connection:
+            row = (
+                await connection.execute(sa.select(calendar_links).where(calendar_links.c.id == link_id))
+            ).first()
+        return _link(row) if row else None
+
+    async def by_provider_calendar(self, profile_ids: Sequence[str], provider_calendar_id: str) -> list[Link]:
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                sa.select(calendar_links).where(
+                    calendar_links.c.profile_id.in_(profile_ids),
+                    calendar_links.c.provider_calendar_id == provider_calendar_id,
+                )
+            )
+            return [_link(row) for row in rows]
+
+    async def save(
+        self, calendar_id: str, profile_id: str, calendar: ProviderCalendar, rules: LinkRules
+    ) -> tuple[Link, bool]:
+        """Create or update the link; (link, created). A new target or new rules owe a full sync."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "provider_calendar_id": calendar.provider_calendar_id,
+            "platform": calendar.platform,
+            "email": calendar.email,
+            "status": calendar.status,
+            "status_detail": calendar.status_detail,
+            "record": rules.record,
+            "series": list(rules.series),
+            "updated_at": now,
+        }
+        async with self.database.write() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(calendar_links).where(
+                        calendar_links.c.calendar_id == calendar_id, calendar_links.c.profile_id == profile_id
+                    )
+                )
+            ).first()
+            if row is None:
+                link_id = (
+                    await connection.execute(
+                        calendar_links.insert()
+                        .values(
+                            calendar_id=calendar_id,
+                            profile_id=profile_id,
+                            full_sync=True,
+                            created_at=now,
+                            **values,
+                        )
+                        .returning(calendar_links.c.id)
+                    )
+                ).scalar_one()
+                resync = True
+            else:
+                link_id = row.id
+                before = _link(row)
+                resync = (
+                    before.provider_calendar_id != calendar.provider_calendar_id
+                    or before.record != rules.record
+                    or before.series != list(rules.series)
+                )
+                if before.provider_calendar_id != calendar.provider_calendar_id:
+                    values["sync_cursor"] = None
+                if resync:
+                    values["full_sync"] = True
+                await connection.execute(
+                    calendar_links.update().where(calendar_links.c.id == link_id).values(**values)
+                )
+            if resync:
+                await enqueue_job(connection, SYNC, link_id, now)
+            saved = _link(
+                (
+                    await connection.execute(sa.select(calendar_links).where(calendar_links.c.id == link_id))
+                ).one()
+            )
+        if resync:
+            self.on_enqueue()
+        return saved, row is None
+
+    async def request_sync(self, link: Link, since: datetime | None) -> None:
+        """A webhook said events changed at or after ``since``: sync them (coalesced per link)."""
+        now = utcnow()
+        async with self.database.write() as connection:
+            if since is not None:
+                await connection.execute(
+                    calendar_links.update()
+                    .where(calendar_links.c.id == link.id)
+                    .values(
+                        sync_from=sa.case(
+                            (calendar_links.c.sync_from.is_(None), since),
+                            (calendar_links.c.sync_from > since, since),
+                            else_=calendar_links.c.sync_from,
+                        )
+                    )
+                )
+            await enqueue_job(connection, SYNC, link.id, now)
+        self.on_enqueue()
+
+    async def set_status(self, link: Link, status: str, detail: str | None) -> bool:
+        """Record the provider calendar's status; on a change, re-plan the events acting for it."""
+        if (status, detail) == (link.status, link.status_detail):
+            return False
+        now = utcnow()
+        async with self.database.write() as connection:
+            await connection.execute(
+                calendar_links.update()
+                .where(calendar_links.c.id == link.id)
+                .values(status=status, status_detail=detail, updated_at=now)
+            )
+            pks = await events_acting_for(connection, link.calendar_id, link.profile_id)
+            for pk in pks:
+                await enqueue(connection, pk, now)
+        if pks:
+            self.on_enqueue()
+        return True
+
+    async def sync_done(
+        self,
+        link: Link,
+        *,
+        cursor: datetime | None,
+        full: bool,
+        sync_from: datetime | None,
+        error: str | None,
+    ) -> None:
+        """Move the cursor; clear what this run covered unless a webhook asked for more meanwhile."""
+        now = utcnow()
+        values: dict[str, Any] = {"last_synced_at": now, "last_error": error, "updated_at": now}
+        if cursor is not None:
+            values["sync_cursor"] = sa.case(
+                (calendar_links.c.sync_cursor.is_(None), cursor),
+                (calendar_links.c.sync_cursor < cursor, cursor),
+                else_=calendar_links.c.sync_cursor,
+            )
+        async with self.database.write() as connection:
+            if full:
+                # Unless the link was saved again meanwhile (new target or rules: another full sync).
+                await connection.execute(
+                    calendar_links.update()
+                    .where(calendar_links.c.id == link.id, calendar_links.c.updated_at <= link.updated_at)
+                    .values(full_sync=False)
+                )
+            await connection.execute(
+                calendar_links.update().where(calendar_links.c.id == link.id).values(**values)
+            )
+            if sync_from is not None:
+                # A later webhook keeps its own (earlier or equal) start: only clear the one we ran from.
+                await connection.execute(
+                    calendar_links.update()
+                    .where(calendar_links.c.id == link.id, calendar_links.c.sync_from == sync_from)
+                    .values(sync_from=None)
+                )
+
+    async def note_error(self, link_id: int, error: str) -> None:
+        async with self.database.write() as connection:
+            await connection.execute(
+                calendar_links.update().where(calendar_links.c.id == link_id).values(last_error=error)
+            )
+
+    async def delete(self, link: Link) -> int:
+        """The local half of unlinking: cancel what acted for the link, retire its external events.
+
+        The provider calendar (and with it its bots) is already gone; returns how many extensions
+        were cancelled.
+        """
+        now = utcnow()
+        async with self.database.write() as connection:
+            pks = await events_acting_for(connection, link.calendar_id, link.profile_id)
+            if pks:
+                await connection.execute(
+                    event_extensions.update()
+                    .where(event_extensions.c.event_pk.in_(pks), event_extensions.c.provider == PROVIDER)
+                    .values(
+                        profile_id=NO_PROFILE,
+                        status=ExtensionStatus.CANCELLED,
+                        bot_id=None,
+                        provider_state=None,
+                        target_id=None,
+                        last_error=f"calendar link to profile {link.profile_id} was removed",
+                        updated_at=now,
+                    )
+                )
+                for pk in pks:
+                    metadata = await connection.scalar(sa.select(events.c.metadata).where(events.c.pk == pk))
+                    if metadata and PROVIDER in metadata:
+                        kept = {k: v for k, v in metadata.items() if k != PROVIDER}
+                        await connection.execute(
+                            events.update().where(events.c.pk == pk).values(metadata=kept, updated_at=now)
+                        )
+            await connection.execute(
+                events.update()
+                .where(events.c.link_id == link.id, events.c.deleted.is_(False))
+                .values(deleted=True, version=events.c.version + 1, updated_at=now)
+            )
+            await connection.execute(calendar_links.delete().where(calendar_links.c.id == link.id))
+        return len(pks)

@@ -1,0 +1,184 @@
+"""Linking calendars: the provider calls and bookkeeping behind the links API and its webhooks.
+
+Provider calls happen in the request (the caller needs their answer: does the calendar exist, what
+is its id); their failures become request errors that name the field the caller can fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import cast
+
+from meetbridge.config.profiles import Profile
+from meetbridge.db.links import Link, LinkRules
+from meetbridge.errors import (
+    InvalidRequest,
+    NotFound,
+    ProviderAuthExpired,
+    ProviderError,
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderUnavailable,
+    UpstreamFailed,
+    UpstreamUnavailable,
+)
+from meetbridge.gateway import Gateway
+from meetbridge.providers.base import CalendarLinker, ProviderCalendar
+from meetbridge.providers.registry import auth_headers
+
+
+def calendar_profile(gateway: Gateway, profile_id: str) -> tuple[Profile, CalendarLinker]:
+    """The profile and its calendar adapter, or a 422 naming ``profile_id``."""
+    profile = gateway.config.profiles.get(profile_id)
+    if profile is None:
+        known = ", ".join(sorted(gateway.config.profiles)) or "none configured"
+        raise InvalidRequest.single(
+            "profile_id", "unknown_profile", f"profile {profile_id!r} is not configured (known: {known})"
+        )
+    adapter = gateway.registry.adapter(profile)
+    if not adapter.links_calendars:
+        raise InvalidRequest.single(
+            "profile_id",
+            "not_a_calendar_profile",
+            f"profile {profile_id} uses adapter {profile.adapter}, which does not link calendars",
+        )
+    return profile, cast(CalendarLinker, adapter)
+
+
+@asynccontextmanager
+async def provider_errors(profile: Profile, field: str) -> AsyncIterator[None]:
+    """Provider failures during a link request, as errors the caller can act on."""
+    try:
+        yield
+    except ProviderNotFound:
+        raise InvalidRequest.single(
+            field, "not_found", f"Recall has no such calendar for profile {profile.profile_id}"
+        ) from None
+    except ProviderRejected as exc:
+        raise InvalidRequest.single(field, "rejected", f"the provider refused it: {exc}") from None
+    except ProviderAuthExpired:
+        raise UpstreamFailed(
+            f"Recall refused profile {profile.profile_id}'s api_key (401); check its configuration"
+        ) from None
+    except ProviderUnavailable as exc:
+        raise UpstreamUnavailable(f"Recall is unavailable, try again: {exc}") from None
+    except ProviderError as exc:
+        raise UpstreamFailed(str(exc)) from None
+
+
+async def link_calendar(
+    gateway: Gateway,
+    application_id: str,
+    calendar_id: str,
+    profile_id: str,
+    *,
+    recall_calendar_id: str | None,
+    platform: str | None,
+    refresh_token: str | None,
+    email: str | None,
+    record: str | None,
+    series: list[str] | None,
+) -> tuple[Link, bool]:
+    await gateway.calendars.get(application_id, calendar_id)
+    profile, linker = calendar_profile(gateway, profile_id)
+    existing = await gateway.links.find(calendar_id, profile_id)
+    if recall_calendar_id is not None and (platform is not None or refresh_token is not None):
+        raise InvalidRequest.single(
+            "recall_calendar_id", "conflict", "give recall_calendar_id or OAuth credentials, not both"
+        )
+    if (platform is None) != (refresh_token is None):
+        missing = "oauth_refresh_token" if refresh_token is None else "platform"
+        raise InvalidRequest.single(missing, "required", "platform and oauth_refresh_token go together")
+    calendar: ProviderCalendar
+    if recall_calendar_id is not None:
+        async with provider_errors(profile, "recall_calendar_id"):
+            calendar = await linker.find_calendar(recall_calendar_id)
+    elif platform is not None and refresh_token is not None:
+        async with provider_errors(profile, "oauth_refresh_token"):
+            calendar = await linker.create_calendar(
+                platform=platform, refresh_token=refresh_token, email=email
+            )
+    elif existing is not None:
+        calendar = ProviderCalendar(
+            provider_calendar_id=existing.provider_calendar_id,
+            platform=existing.platform,
+            email=existing.email,
+            status=existing.status,
+            status_detail=existing.status_detail,
+        )
+    else:
+        raise InvalidRequest.single(
+            "recall_calendar_id", "required", "give recall_calendar_id, or platform and oauth_refresh_token"
+        )
+    rules = LinkRules(
+        record=record if record is not None else (existing.record if existing else "none"),
+        series=series if series is not None else (existing.series if existing else []),
+    )
+    return await gateway.links.save(calendar_id, profile_id, calendar, rules)
+
+
+async def unlink_calendar(
+    gateway: Gateway, application_id: str, calendar_id: str, profile_id: str
+) -> tuple[Link, int]:
+    link = await gateway.links.get(application_id, calendar_id, profile_id)
+    profile = gateway.config.profiles.get(profile_id)
+    if profile is None:
+        raise NotFound(f"profile {profile_id} is no longer configured; meetbridge cannot reach its calendar")
+    _, linker = calendar_profile(gateway, profile_id)
+    async with provider_errors(profile, "profile_id"):
+        # Deleting the Recall calendar removes the bots scheduled from it (reference §4.1).
+        await linker.delete_calendar(link.provider_calendar_id)
+    return link, await gateway.links.delete(link)
+
+
+def same_account(gateway: Gateway, profile_id: str) -> list[str]:
+    """Profiles on the same provider account as ``profile_id`` (their links are what matter).
+
+    Recall sends a workspace's webhooks to one endpoint, so a calendar webhook received for one
+    profile concerns the links of every profile on that account (say, one per dedup strategy).
+    """
+    receiving = gateway.config.profiles[profile_id]
+    account = (receiving.base_url, auth_headers(receiving)[0])
+    return [
+        other.profile_id
+        for other in gateway.config.profiles.values()
+        if (other.base_url, auth_headers(other)[0]) == account
+    ]
+
+
+async def refresh_status(gateway: Gateway, profile_id: str, provider_calendar_id: str) -> int:
+    """A calendar.update webhook: read the calendar's status again; returns the links updated."""
+    links = await gateway.links.by_provider_calendar(same_account(gateway, profile_id), provider_calendar_id)
+    if not links:
+        return 0
+    _, linker = calendar_profile(gateway, links[0].profile_id)
+    try:
+        calendar = await linker.find_calendar(provider_calendar_id)
+    except (ProviderUnavailable, ProviderAuthExpired) as exc:
+        # Answered 503: Recall delivers the webhook again later, and we read the status then.
+        raise UpstreamUnavailable(
+            f"could not read calendar {provider_calendar_id} at Recall: {exc}"
+        ) from None
+    except ProviderNotFound:
+        calendar = ProviderCalendar(
+            provider_calendar_id=provider_calendar_id,
+            platform=None,
+            email=None,
+            status="disconnected",
+            status_detail="the calendar no longer exists at Recall",
+        )
+    for link in links:
+        await gateway.links.set_status(link, calendar.status, calendar.status_detail)
+    return len(links)
+
+
+async def request_sync(
+    gateway: Gateway, profile_id: str, provider_calendar_id: str, since: datetime | None
+) -> int:
+    """A calendar.sync_events webhook: sync each link of that calendar from ``since``."""
+    links = await gateway.links.by_provider_calendar(same_account(gateway, profile_id), provider_calendar_id)
+    for link in links:
+        await gateway.links.request_sync(link, since)
+    return len(links)

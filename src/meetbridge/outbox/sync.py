@@ -1,0 +1,97 @@
+"""The "sync" job: read a linked provider calendar's changed events into meetbridge.
+
+A full sync after linking (or after the link's rules changed); afterwards incremental, from the
+earliest change a webhook reported or the newest ``updated_at`` already stored, so the provider calls
+grow with the number of changed events, not with the calendar. Pages are stored as they arrive: a
+sync cut short keeps what it stored and the retry starts again from the same point.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import cast
+
+from meetbridge.config.profiles import GatewayConfig
+from meetbridge.db.database import Database
+from meetbridge.db.links import Link, LinkRepository
+from meetbridge.db.synced_events import SyncedEventStore
+from meetbridge.domain.recording_rules import RecordRule, RuleDecision, evaluate
+from meetbridge.outbox.reconcile import AdapterFailure
+from meetbridge.providers.base import CalendarLinker, ProviderEvent
+from meetbridge.providers.registry import AdapterRegistry
+
+log = logging.getLogger("meetbridge.sync")
+
+
+class SyncRunner:
+    def __init__(self, database: Database, config: GatewayConfig, registry: AdapterRegistry) -> None:
+        self.config = config
+        self.registry = registry
+        self.links = LinkRepository(database)
+        self.store = SyncedEventStore(database)
+
+    def linker(self, link: Link) -> tuple[str, CalendarLinker] | None:
+        profile = self.config.profiles.get(link.profile_id)
+        if profile is None:
+            return None
+        adapter = self.registry.adapter(profile)
+        if not adapter.links_calendars:
+            return None
+        return profile.adapter, cast(CalendarLinker, adapter)
+
+    async def run(self, subject: int) -> None:
+        link = await self.links.by_id(subject)
+        if link is None:
+            return  # unlinked meanwhile
+        found = self.linker(link)
+        if found is None:
+            await self.links.note_error(
+                link.id, f"profile {link.profile_id} is not a configured calendar profile"
+            )
+            return
+        adapter_name, linker = found
+        marks = [mark for mark in (link.sync_from, link.sync_cursor) if mark is not None]
+        full = link.full_sync or not marks
+        since = None if full else min(marks)
+
+        def decide(event: ProviderEvent) -> RuleDecision:
+            return evaluate(
+                cast(RecordRule, link.record),
+                link.series,
+                ical_uid=event.ical_uid,
+                meeting_url=event.meeting_url,
+                owner_email=link.email,
+                participants=event.participants,
+                owner_response=event.owner_response,
+            )
+
+        cursor: datetime | None = None
+        changed: set[str] = set()
+        try:
+            async for page in linker.changed_events(
+                link.provider_calendar_id, since=since, owner_email=link.email
+            ):
+                changed |= await self.store.apply(link, page, decide)
+                newest = max((event.updated_at for event in page), default=None)
+                if newest is not None and (cursor is None or newest > cursor):
+                    cursor = newest
+        except Exception as exc:
+            raise AdapterFailure(adapter_name, exc) from exc
+        await self.links.sync_done(link, cursor=cursor, full=full, sync_from=link.sync_from, error=None)
+        replanned = await self.store.replan_matched(link, changed)
+        log.info(
+            "link %s (%s → %s): %s sync, %d changed, %d managed events re-planned",
+            link.id,
+            link.calendar_id,
+            link.provider_calendar_id,
+            "full" if full else "incremental",
+            len(changed),
+            replanned,
+        )
+
+    async def fail(self, subject: int, reason: str) -> None:
+        await self.links.note_error(subject, reason)
+
+    async def note_retry(self, subject: int, error: str, delay: float) -> None:
+        await self.links.note_error(subject, f"{error} (retrying in {delay:.0f}s)")

@@ -1,0 +1,202 @@
+"""A thin typed client of Recall Calendar V2 (reference §4): calendars, their events, and event bots.
+
+It only speaks the wire format: paths, bodies, filters, and the Structs below, which read the fields
+we use and ignore the rest, so that Recall adding a field never breaks a sync. Status codes become
+meetbridge errors in ProviderHttp; the only ones handled here are the 404s that mean "already done".
+
+List Calendar Events is cursor-paginated and ``next`` is an absolute URL with an opaque cursor, so it
+is followed verbatim rather than rebuilt (local Recall even answers ``http://`` URLs). Each page is
+requested with our API key, so a ``next`` is followed only on the scheme, host and port of the base
+URL: a link elsewhere would hand the key to another server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from meetbridge.errors import ProviderNotFound, ProviderUnavailable
+from meetbridge.providers.http import ProviderHttp
+
+CALENDARS = "/api/v2/calendars/"
+EVENTS = "/api/v2/calendar-events/"
+
+
+class RecallCalendar(msgspec.Struct, kw_only=True):
+    """Recall's Calendar; the OAuth secrets are write-only for us even if Recall echoes them."""
+
+    id: str
+    platform: str
+    status: str
+    platform_email: str | None = None
+    oauth_email: str | None = None
+    status_changes: list[dict[str, Any]] = []
+
+
+class EventBot(msgspec.Struct, kw_only=True):
+    """One entry of an event's ``bots``: the bot its deduplication key stands for."""
+
+    bot_id: str
+    start_time: datetime
+    deduplication_key: str
+    meeting_url: str | None = None
+
+
+class RecallCalendarEvent(msgspec.Struct, kw_only=True):
+    """Recall's CalendarEvent; ``raw`` is the provider's own event (title, attendees, …)."""
+
+    id: str
+    calendar_id: str
+    start_time: datetime
+    end_time: datetime
+    platform: str
+    # Required: a missing flag must not pass for "not deleted", nor a missing time for "no change".
+    is_deleted: bool
+    updated_at: datetime
+    raw: dict[str, Any] = {}
+    ical_uid: str | None = None
+    meeting_url: str | None = None
+    meeting_platform: str | None = None
+    created_at: datetime | None = None
+    bots: list[EventBot] = []
+
+
+class CalendarPage(msgspec.Struct, kw_only=True):
+    results: list[RecallCalendar]
+    next: str | None = None
+
+
+class CalendarEventPage(msgspec.Struct, kw_only=True):
+    results: list[RecallCalendarEvent]
+    next: str | None = None
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO-8601 in UTC with ``Z``, microseconds only when there are some."""
+    if moment.tzinfo is None:
+        raise ValueError("Calendar V2 times must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _segment(identifier: str) -> str:
+    """An id as one path segment: an id with a ``/`` or ``?`` cannot reach another route."""
+    return quote(identifier, safe="")
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+class CalendarV2Api:
+    """Calendar V2 over one paced ProviderHttp (which carries the ``Authorization: Token`` header)."""
+
+    def __init__(self, http: ProviderHttp) -> None:
+        self.http = http
+
+    # --- calendars ---------------------------------------------------------------------------
+
+    async def create_calendar(
+        self,
+        *,
+        platform: str,
+        oauth_client_id: str,
+        oauth_client_secret: str,
+        oauth_refresh_token: str,
+        oauth_email: str | None,
+    ) -> RecallCalendar:
+        body: dict[str, Any] = {
+            "platform": platform,
+            "oauth_client_id": oauth_client_id,
+            "oauth_client_secret": oauth_client_secret,
+            "oauth_refresh_token": oauth_refresh_token,
+        }
+        if oauth_email is not None:
+            body["oauth_email"] = oauth_email
+        response = await self.http.request(
+            "calendars", "POST", CALENDARS, json=body, ok=frozenset({200, 201})
+        )
+        return self.http.decode(response, RecallCalendar)
+
+    async def get_calendar(self, calendar_id: str) -> RecallCalendar:
+        response = await self.http.request("calendars", "GET", f"{CALENDARS}{_segment(calendar_id)}/")
+        return self.http.decode(response, RecallCalendar)
+
+    async def delete_calendar(self, calendar_id: str) -> bool:
+        """True when deleted now, False when Recall no longer knows the calendar."""
+        try:
+            await self.http.request(
+                "calendars", "DELETE", f"{CALENDARS}{_segment(calendar_id)}/", ok=frozenset({200, 204})
+            )
+        except ProviderNotFound:
+            return False
+        return True
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def list_events(
+        self, calendar_id: str, *, updated_at_gte: datetime | None
+    ) -> AsyncIterator[list[RecallCalendarEvent]]:
+        """One list per page, in Recall's order, until ``next`` is null."""
+        params = {"calendar_id": calendar_id}
+        if updated_at_gte is not None:
+            params["updated_at__gte"] = iso_utc(updated_at_gte)
+        response = await self.http.request("calendar_events_list", "GET", EVENTS, params=params)
+        seen: set[str] = set()
+        while True:
+            page = self.http.decode(response, CalendarEventPage)
+            yield page.results
+            if page.next is None:
+                return
+            link = self._followable(page.next)
+            if link in seen:  # a cursor that points back would page forever
+                raise ProviderUnavailable(f"{self.http.name} sent a page link that loops")
+            seen.add(link)
+            response = await self.http.request("calendar_events_list", "GET", link)
+
+    def _followable(self, link: str) -> str:
+        base = self.http.client.base_url
+        try:
+            target = base.join(link)
+        except httpx.InvalidURL as exc:
+            raise ProviderUnavailable(f"{self.http.name} sent an unreadable page link") from exc
+        if _origin(target) != _origin(base):
+            raise ProviderUnavailable(
+                f"{self.http.name} sent a page link to {target.scheme}://{target.netloc.decode()}; "
+                "not followed, it would carry our API key elsewhere"
+            )
+        return str(target)
+
+    async def get_event(self, event_id: str) -> RecallCalendarEvent:
+        response = await self.http.request("calendar_event", "GET", f"{EVENTS}{_segment(event_id)}/")
+        return self.http.decode(response, RecallCalendarEvent)
+
+    async def schedule_bot(
+        self, event_id: str, *, deduplication_key: str, bot_config: Mapping[str, Any]
+    ) -> RecallCalendarEvent:
+        """Add (or re-schedule) the event's bot; events sharing a key share one bot (reference §4.4)."""
+        body = {"deduplication_key": deduplication_key, "bot_config": dict(bot_config)}
+        response = await self.http.request(
+            "calendar_event_bot",
+            "POST",
+            f"{EVENTS}{_segment(event_id)}/bot/",
+            json=body,
+            ok=frozenset({200, 201}),
+        )
+        return self.http.decode(response, RecallCalendarEvent)
+
+    async def remove_bot(self, event_id: str) -> RecallCalendarEvent | None:
+        """The event without its bots; None when Recall no longer knows the event."""
+        try:
+            response = await self.http.request(
+                "calendar_event_bot", "DELETE", f"{EVENTS}{_segment(event_id)}/bot/", ok=frozenset({200})
+            )
+        except ProviderNotFound:
+            return None
+        return self.http.decode(response, RecallCalendarEvent)
