@@ -6,10 +6,8 @@ asserts on the provider side comes from the sandbox's call log, cleared once the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -71,16 +69,6 @@ def calendar_v2_config(v2: V2Gateway, **config: Any) -> Json:
     assert response.status_code == 200, response.text
     found: Json = response.json()
     return found
-
-
-def stored_ical_uids(v2: V2Gateway, calendar_id: str) -> dict[str, tuple[str, str]]:
-    """event_uid -> (Recall event id, ical_uid) as stored: the event read does not show ical_uid yet."""
-    with contextlib.closing(sqlite3.connect(v2.database, timeout=10)) as connection:
-        rows = connection.execute(
-            "SELECT event_uid, source_id, ical_uid FROM events WHERE calendar_id = ? AND event_id IS NULL",
-            (calendar_id,),
-        ).fetchall()
-    return {uid: (source, ical) for uid, source, ical in rows}
 
 
 def extension_of(event: Json) -> Json:
@@ -186,13 +174,11 @@ def test_full_sync_on_link_reads_every_page(v2: V2Gateway) -> None:
 
     synced = {event["summary"]: event for event in v2.events(calendar_id)}
     assert sorted(synced) == sorted(f"Full sync {i}" for i in range(7))
-    stored = stored_ical_uids(v2, calendar_id)
     for i, recall_event in enumerate(seeded):
         event = synced[f"Full sync {i}"]
         assert event.get("event_id") is None  # external: the user's calendar owns it
         assert event["event_uid"].startswith("evt_external_")
-        # Not in the API's event read (see stored_ical_uids): what the sync stored, read from the table.
-        assert stored[event["event_uid"]] == (recall_event["id"], recall_event["ical_uid"])
+        assert event["ical_uid"] == recall_event["ical_uid"]
         assert event["conferencing"]["join_url"] == recall_event["meeting_url"]
         assert event["conferencing"]["provider_name"] == "Zoom"
         assert event["meeting_url"] == recall_event["meeting_url"]
@@ -275,7 +261,7 @@ def test_incremental_sync_lists_only_what_changed(v2: V2Gateway) -> None:
     renamed = events["Incremental 2 (renamed)"]
     assert instant(renamed["start"]) == moved
     assert instant(renamed["end"]) == moved + timedelta(minutes=45)
-    assert stored_ical_uids(v2, calendar_id)[renamed["event_uid"]] == (target["id"], target["ical_uid"])
+    assert renamed["ical_uid"] == target["ical_uid"]
     assert instant(events["Incremental 3"]["start"]) == start + timedelta(hours=3)  # untouched
 
 
@@ -572,3 +558,34 @@ def test_forged_or_stray_sync_webhooks_start_no_sync(v2: V2Gateway) -> None:
     assert call["params"]["calendar_id"] == recall_calendar
     assert "updated_at__gte" in call["params"]
     assert v2.calendar_calls() == [("GET", "calendar_events_list", 200)]
+
+
+def test_an_app_letting_go_of_its_copy_leaves_the_rule_s_bot_on_the_shared_event(v2: V2Gateway) -> None:
+    """A rule's external event and the app's managed copy act on one Recall event: Remove Bot for
+    the copy takes the event's bot, so the external event schedules it again rather than forget it."""
+    recall_calendar = v2.recall_calendar("owner@example.com")
+    start = from_now(days=2)
+    url = zoom(next(MEETINGS))
+    shared = v2.seed(recall_calendar, start, google_raw("Shared", meeting_url=url))
+    calendar_id = v2.calendar("sharers")
+    v2.link(calendar_id, "v2_all", {"recall_calendar_id": recall_calendar, "record": "all"})
+    copy = managed_event("copy", start, conferencing={"profile_id": "explicit", "join_url": url})
+    v2.upsert(calendar_id, copy)
+    v2.eventually(
+        lambda: extension_of(v2.managed(calendar_id, "copy"))["status"] == "scheduled", "the copy scheduled"
+    )
+    v2.settle()
+    external = v2.external(calendar_id, "Shared")
+    assert extension_of(v2.by_uid(calendar_id, external["event_uid"]))["status"] == "scheduled"
+
+    v2.upsert(calendar_id, {**copy, "extensions": [{"provider": "recall", "profile_id": "none"}]})
+    v2.eventually(
+        lambda: extension_of(v2.managed(calendar_id, "copy"))["status"] == "cancelled", "the copy let go"
+    )
+    v2.settle()
+
+    [on_event] = v2.recall_event(shared["id"])["bots"]
+    assert on_event["bot_id"] in live_bot_ids(v2)
+    kept = v2.by_uid(calendar_id, external["event_uid"])
+    assert extension_of(kept)["status"] == "scheduled"
+    assert extension_of(kept)["bot_id"] == on_event["bot_id"] == kept["metadata"]["recall"]["bot_id"]

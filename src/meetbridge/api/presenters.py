@@ -80,6 +80,7 @@ def _common(event: StoredEvent, localized: bool) -> dict[str, Any]:
         "reminders": [Reminder(**r) for r in fields["reminders"]] if fields.get("reminders") else None,
         "recurrence": fields.get("recurrence"),
         "color": fields.get("color"),
+        "ical_uid": fields.get("ical_uid"),
     }
 
 

@@ -187,6 +187,7 @@ class _EventBase(msgspec.Struct, kw_only=True, omit_defaults=True):
     reminders: list[Reminder] | None = None
     recurrence: dict[str, Any] | None = None
     color: str | None = None
+    ical_uid: str | None = None
 
 
 class EventRead(_EventBase, kw_only=True, omit_defaults=True):

@@ -7,10 +7,12 @@ job was enqueued again and the next run plans against the newer version.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.db.database import Database
@@ -20,6 +22,7 @@ from meetbridge.db.matching import find_target
 from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
+from meetbridge.outbox.store import enqueue
 from meetbridge.providers.base import EventSnapshot, LinkedEvent, Outcome, ProviderState
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -54,6 +57,32 @@ def _target_id(state: ProviderState | None) -> str | None:
     return str(target) if target else None
 
 
+async def _replan_sharers(
+    connection: AsyncConnection, event_pk: int, provider: str, target_id: str, now: datetime
+) -> None:
+    """This event let go of a provider event others act on too (an external event and a managed
+    copy matched to it): Remove Bot took their bot as well, so they forget it and schedule again."""
+    sharers = [
+        row.event_pk
+        for row in await connection.execute(
+            sa.select(event_extensions.c.event_pk).where(
+                event_extensions.c.target_id == target_id,
+                event_extensions.c.provider == provider,
+                event_extensions.c.event_pk != event_pk,
+            )
+        )
+    ]
+    if not sharers:
+        return
+    await connection.execute(
+        event_extensions.update()
+        .where(event_extensions.c.event_pk.in_(sharers), event_extensions.c.provider == provider)
+        .values(provider_state=None, bot_id=None, target_id=None)
+    )
+    for pk in sharers:
+        await enqueue(connection, pk, now)
+
+
 def owner_profile_id(state: ProviderState | None) -> str | None:
     """The profile under which the provider objects in ``state`` were made."""
     if not state:
@@ -77,7 +106,7 @@ class Reconciler:
         view = snapshot(event)
         for extension in event.extensions:
             outcome = await self._reconcile(view, extension)
-            await self._write_back(view, extension.provider, outcome)
+            await self._write_back(view, extension.provider, outcome, extension.provider_state)
 
     async def _reconcile(self, event: EventSnapshot, extension: ExtensionState) -> Outcome:
         state = extension.provider_state
@@ -170,7 +199,9 @@ class Reconciler:
                 .values(provider_state=state or None, bot_id=state.get("bot_id"), target_id=_target_id(state))
             )
 
-    async def _write_back(self, event: EventSnapshot, provider: str, outcome: Outcome) -> None:
+    async def _write_back(
+        self, event: EventSnapshot, provider: str, outcome: Outcome, previous_state: ProviderState | None
+    ) -> None:
         now = utcnow()
         async with self.database.write() as connection:
             row = (
@@ -208,6 +239,9 @@ class Reconciler:
                 .where(event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider)
                 .values(**values)
             )
+            released = _target_id(previous_state)
+            if released and released != values["target_id"]:
+                await _replan_sharers(connection, event.pk, provider, released, now)
             metadata = dict(row.metadata or {})
             recall = dict(metadata.get(provider) or {})
             if outcome.bot_id:

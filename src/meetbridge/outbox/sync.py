@@ -79,6 +79,14 @@ class SyncRunner:
         except Exception as exc:
             raise AdapterFailure(adapter_name, exc) from exc
         await self.links.sync_done(link, cursor=cursor, full=full, sync_from=link.sync_from, error=None)
+        if link.status == "connecting":
+            # The calendar.update ending "connecting" may have come before this link was saved (Recall
+            # sends it as soon as a new calendar connects) and found no link: read the status here.
+            try:
+                calendar = await linker.find_calendar(link.provider_calendar_id)
+            except Exception as exc:
+                raise AdapterFailure(adapter_name, exc) from exc
+            await self.links.set_status(link, calendar.status, calendar.status_detail)
         replanned = await self.store.replan_matched(link, changed)
         log.info(
             "link %s (%s → %s): %s sync, %d changed, %d managed events re-planned",

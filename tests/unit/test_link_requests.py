@@ -1,0 +1,185 @@
+"""The links API in-process against the Calendar V2 sandbox: bad requests, secrets, unlinked calendars."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from meetbridge.app import build_gateway
+from meetbridge.config.catalogue import load_catalogue
+from meetbridge.config.profiles import load_config
+from meetbridge.db.tables import events
+from meetbridge.outbox.reconcile import Reconciler
+from meetbridge.providers.registry import AdapterRegistry
+from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
+from meetbridge.settings import Settings, default_catalogue_dir
+from tests.conftest import PROFILES_TOML, Api, in_process_client
+
+SANDBOX_KEY = "links-sandbox-key"
+V2_PROFILE = """
+[profiles.cal]
+adapter = "recall-calendar-v2"
+base_url = "http://recall.sandbox"
+api_key = "env:LINKS_RECALL_KEY"
+google_client_id = "env:LINKS_GOOGLE_ID"
+google_client_secret = "env:LINKS_GOOGLE_SECRET"
+"""
+REFRESH_TOKEN = "refresh-token-that-must-never-be-shown"
+
+
+@pytest.fixture
+async def links(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+    monkeypatch.setenv("LINKS_RECALL_KEY", SANDBOX_KEY)
+    monkeypatch.setenv("LINKS_GOOGLE_ID", "google-id")
+    monkeypatch.setenv("LINKS_GOOGLE_SECRET", "google-secret")
+    config_path = tmp_path / "links.toml"
+    config_path.write_text(PROFILES_TOML + V2_PROFILE)
+    catalogue = load_catalogue(default_catalogue_dir())
+    gateway = build_gateway(settings, load_config(config_path, catalogue))
+    sandbox = RecallSandbox(api_keys={SANDBOX_KEY})
+    gateway.registry = AdapterRegistry(
+        catalogue, transport=httpx.ASGITransport(app=create_recall_sandbox_app(sandbox))
+    )
+    _, token = await gateway.applications.create_token("links")
+    async with in_process_client(gateway) as client:
+        yield Api(client=client, token=token, gateway=gateway)
+    await sandbox.aclose()
+
+
+async def put_link(api: Api, calendar_id: str, profile_id: str, body: object) -> httpx.Response:
+    return await api.client.put(
+        f"/v1/calendars/{calendar_id}/links/{profile_id}", json=body, headers=api.auth
+    )
+
+
+def field_errors(response: httpx.Response) -> dict[str, list[str]]:
+    assert response.status_code == 422, response.text
+    return {field: [e["key"] for e in items] for field, items in response.json()["errors"].items()}
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "body", "expected"),
+    [
+        pytest.param(
+            "nope", {"recall_calendar_id": "x"}, {"profile_id": ["errors.unknown_profile"]}, id="unknown"
+        ),
+        pytest.param(
+            "int_sales_0000",
+            {"recall_calendar_id": "x"},
+            {"profile_id": ["errors.not_a_calendar_profile"]},
+            id="not-a-calendar-adapter",
+        ),
+        pytest.param(
+            "cal",
+            {"recall_calendar_id": "x", "platform": "google_calendar", "oauth_refresh_token": "t"},
+            {"recall_calendar_id": ["errors.conflict"]},
+            id="both-targets",
+        ),
+        pytest.param("cal", {}, {"recall_calendar_id": ["errors.required"]}, id="no-target"),
+        pytest.param(
+            "cal",
+            {"platform": "google_calendar"},
+            {"oauth_refresh_token": ["errors.required"]},
+            id="no-token",
+        ),
+        pytest.param("cal", {"record": "sometimes"}, {"record": ["errors.invalid"]}, id="bad-rule"),
+        pytest.param("cal", {"recall_calendar": "x"}, {"body": ["errors.invalid"]}, id="unknown-key"),
+    ],
+)
+async def test_a_bad_link_request_names_the_field_and_calls_no_one(
+    links: Api, profile_id: str, body: object, expected: dict[str, list[str]]
+) -> None:
+    calendar_id = await links.calendar()
+    response = await put_link(links, calendar_id, profile_id, body)
+    assert field_errors(response) == expected
+
+
+async def test_an_unknown_recall_calendar_is_a_field_error(links: Api) -> None:
+    calendar_id = await links.calendar()
+    response = await put_link(
+        links, calendar_id, "cal", {"recall_calendar_id": "8d6f8a59-4b8e-4a56-9c4b-0d2b0e3b1a11"}
+    )
+    assert field_errors(response) == {"recall_calendar_id": ["errors.not_found"]}
+    missing = await links.client.get(f"/v1/calendars/{calendar_id}/links/cal", headers=links.auth)
+    assert missing.status_code == 404
+
+
+async def test_an_oauth_link_never_shows_the_refresh_token_and_another_app_cannot_see_it(
+    links: Api, other_links: Api
+) -> None:
+    calendar_id = await links.calendar()
+    response = await put_link(
+        links,
+        calendar_id,
+        "cal",
+        {
+            "platform": "google_calendar",
+            "oauth_refresh_token": REFRESH_TOKEN,
+            "oauth_email": "me@example.com",
+        },
+    )
+    assert response.status_code == 201, response.text
+    link = response.json()["link"]
+    assert (link["platform"], link["email"], link["record"], link["series"]) == (
+        "google_calendar",
+        "me@example.com",
+        "none",
+        [],
+    )
+    read = await links.client.get(f"/v1/calendars/{calendar_id}/links/cal", headers=links.auth)
+    assert read.json()["link"]["recall_calendar_id"] == link["recall_calendar_id"]
+    for shown in (response.text, read.text):
+        assert REFRESH_TOKEN not in shown
+        assert "google-secret" not in shown
+    foreign = await other_links.client.get(f"/v1/calendars/{calendar_id}/links/cal", headers=other_links.auth)
+    assert foreign.status_code == 404
+
+    again = await put_link(links, calendar_id, "cal", {"record": "external", "series": ["uid-1"]})
+    assert again.status_code == 200, again.text
+    assert (again.json()["link"]["record"], again.json()["link"]["series"]) == ("external", ["uid-1"])
+    assert again.json()["link"]["recall_calendar_id"] == link["recall_calendar_id"]
+
+
+@pytest.fixture
+async def other_links(links: Api) -> Api:
+    _, token = await links.gateway.applications.create_token("someone-else")
+    return Api(client=links.client, token=token, gateway=links.gateway)
+
+
+async def test_connect_needs_a_secret_key_and_the_callback_refuses_a_forged_state(links: Api) -> None:
+    calendar_id = await links.calendar()
+    connect = await links.client.get(
+        f"/v1/calendars/{calendar_id}/links/cal/connect",
+        params={"platform": "google_calendar"},
+        headers=links.auth,
+    )
+    assert field_errors(connect) == {"platform": ["errors.not_configured"]}
+    assert "secret_key" in connect.text
+
+    callback = await links.client.get("/v1/oauth/callback", params={"code": "c", "state": "forged"})
+    assert callback.status_code == 422, callback.text  # no secret key: the state cannot be opened at all
+
+
+async def test_a_calendar_extension_on_an_unlinked_calendar_fails_saying_how_to_link(links: Api) -> None:
+    calendar_id = await links.calendar()
+    body = {
+        "event_id": "standup",
+        "summary": "Standup",
+        "start": "2030-01-01T09:00:00Z",
+        "end": "2030-01-01T09:15:00Z",
+        "conferencing": {"profile_id": "explicit", "join_url": "https://zoom.us/j/1234567890"},
+        "extensions": [{"provider": "recall", "profile_id": "cal"}],
+    }
+    assert (await links.upsert(calendar_id, body)).status_code == 202
+    async with links.gateway.database.read() as connection:
+        pk = await connection.scalar(sa.select(events.c.pk).where(events.c.event_id == "standup"))
+    gateway = links.gateway
+    await Reconciler(gateway.database, gateway.config, gateway.registry).run(pk)
+
+    [extension] = (await links.event(calendar_id, "standup"))["extensions"]  # type: ignore[misc]
+    assert extension["status"] == "failed"
+    assert f"PUT /v1/calendars/{calendar_id}/links/cal" in extension["last_error"]
