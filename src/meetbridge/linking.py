@@ -93,13 +93,19 @@ async def link_calendar(
         raise InvalidRequest.single(missing, "required", "platform and oauth_refresh_token go together")
     calendar: ProviderCalendar
     if recall_calendar_id is not None:
+        if existing is not None and existing.provider_calendar_id != recall_calendar_id:
+            raise InvalidRequest.single(
+                "recall_calendar_id",
+                "conflict",
+                f"this calendar is linked to Recall calendar {existing.provider_calendar_id} for profile "
+                f"{profile_id}; DELETE the link first to link another (its bots go with it)",
+            )
         async with provider_errors(profile, "recall_calendar_id"):
             calendar = await linker.find_calendar(recall_calendar_id)
     elif platform is not None and refresh_token is not None:
-        async with provider_errors(profile, "oauth_refresh_token"):
-            calendar = await linker.create_calendar(
-                platform=platform, refresh_token=refresh_token, email=email
-            )
+        calendar = await calendar_for_credentials(
+            linker, profile, existing, platform=platform, refresh_token=refresh_token, email=email
+        )
     elif existing is not None:
         calendar = ProviderCalendar(
             provider_calendar_id=existing.provider_calendar_id,
@@ -117,6 +123,33 @@ async def link_calendar(
         series=series if series is not None else (existing.series if existing else []),
     )
     return await gateway.links.save(calendar_id, profile_id, calendar, rules)
+
+
+async def calendar_for_credentials(
+    linker: CalendarLinker,
+    profile: Profile,
+    existing: Link | None,
+    *,
+    platform: str,
+    refresh_token: str,
+    email: str | None,
+) -> ProviderCalendar:
+    """A Recall calendar for these OAuth credentials: the linked one reconnected, or a new one.
+
+    Reconnecting keeps the calendar (and what Recall knows of it) rather than leaving an orphan
+    with bots still scheduled beside a new one.
+    """
+    if existing is not None and existing.platform != platform:
+        raise InvalidRequest.single(
+            "platform",
+            "conflict",
+            f"this calendar is linked to a {existing.platform} calendar for profile {profile.profile_id}; "
+            "DELETE the link first to link another",
+        )
+    async with provider_errors(profile, "oauth_refresh_token"):
+        if existing is not None:
+            return await linker.reconnect_calendar(existing.provider_calendar_id, refresh_token=refresh_token)
+        return await linker.create_calendar(platform=platform, refresh_token=refresh_token, email=email)
 
 
 async def unlink_calendar(

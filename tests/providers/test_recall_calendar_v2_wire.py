@@ -590,3 +590,13 @@ async def test_our_structs_read_what_the_sandbox_emits() -> None:
         await http.aclose()
         await calendars.aclose()
         await recall.aclose()
+
+
+async def test_reconnect_patches_only_the_new_refresh_token(wire: Wire) -> None:
+    wire.router.patch(f"{CALENDARS}{CAL_ID}/").respond(200, json=calendar_json(status="connecting"))
+
+    updated = await wire.api.update_calendar(CAL_ID, oauth_refresh_token="refresh-2")
+
+    assert wire.sent == [("PATCH", f"{BASE_URL}{CALENDARS}{CAL_ID}/")]
+    assert wire.body(0) == {"oauth_refresh_token": "refresh-2"}
+    assert updated.status == "connecting"

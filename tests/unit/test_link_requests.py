@@ -183,3 +183,20 @@ async def test_a_calendar_extension_on_an_unlinked_calendar_fails_saying_how_to_
     [extension] = (await links.event(calendar_id, "standup"))["extensions"]  # type: ignore[misc]
     assert extension["status"] == "failed"
     assert f"PUT /v1/calendars/{calendar_id}/links/cal" in extension["last_error"]
+
+
+async def test_a_linked_calendar_is_not_silently_moved_to_another_recall_calendar(links: Api) -> None:
+    calendar_id = await links.calendar()
+    first = await put_link(
+        links, calendar_id, "cal", {"platform": "google_calendar", "oauth_refresh_token": "first-token"}
+    )
+    assert first.status_code == 201, first.text
+    elsewhere = await put_link(links, calendar_id, "cal", {"recall_calendar_id": "another-recall-calendar"})
+    assert field_errors(elsewhere) == {"recall_calendar_id": ["errors.conflict"]}
+    assert "DELETE the link first" in elsewhere.text
+    other_platform = await put_link(
+        links, calendar_id, "cal", {"platform": "microsoft_outlook", "oauth_refresh_token": "t"}
+    )
+    assert field_errors(other_platform) == {"platform": ["errors.conflict"]}
+    kept = await links.client.get(f"/v1/calendars/{calendar_id}/links/cal", headers=links.auth)
+    assert kept.json()["link"]["recall_calendar_id"] == first.json()["link"]["recall_calendar_id"]

@@ -25,7 +25,13 @@ from meetbridge.config.options import RecallCalendarV2Options
 from meetbridge.db.links import Link, LinkRules
 from meetbridge.errors import InvalidRequest
 from meetbridge.gateway import Gateway
-from meetbridge.linking import calendar_profile, link_calendar, provider_errors, unlink_calendar
+from meetbridge.linking import (
+    calendar_for_credentials,
+    calendar_profile,
+    link_calendar,
+    provider_errors,
+    unlink_calendar,
+)
 from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
 from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
 
@@ -231,11 +237,15 @@ class OAuthCallbackController(Controller):
                 oauth_base_url=_oauth_base_url(gateway, profile_id),
                 transport=gateway.registry.transport,
             )
-        async with provider_errors(profile, "code"):
-            calendar = await linker.create_calendar(
-                platform=grant.platform, refresh_token=grant.refresh_token, email=grant.email
-            )
         existing = await gateway.links.find(grant.calendar_id, grant.profile_id)
+        calendar = await calendar_for_credentials(
+            linker,
+            profile,
+            existing,
+            platform=grant.platform,
+            refresh_token=grant.refresh_token,
+            email=grant.email,
+        )
         rules = LinkRules(record=existing.record, series=existing.series) if existing else LinkRules()
         link, created = await gateway.links.save(grant.calendar_id, grant.profile_id, calendar, rules)
         return Response(LinkResponse(link_read(gateway, link)), status_code=201 if created else 200)

@@ -50,34 +50,48 @@ class LinkRules(msgspec.Struct, frozen=True, kw_only=True):
     series: list[str] = msgspec.field(default_factory=list)
 
 
+def _link_of(calendar_id: str, profile_id: str) -> sa.Select[Any]:
+    return sa.select(calendar_links).where(
+        calendar_links.c.calendar_id == calendar_id, calendar_links.c.profile_id == profile_id
+    )
+
+
 def _link(row: Any) -> Link:
     return Link(**{column.name: getattr(row, column.name) for column in calendar_links.c})
 
 
-async def events_acting_for(
-    connection: AsyncConnection,
-    calendar_id: str,
-    profile_id: str,
-    *,
-    extra: Sequence[sa.ColumnElement[bool]] = (),
-) -> list[int]:
-    """Events of ``calendar_id`` whose extension names ``profile_id`` (wanted now or holding its bot)."""
+async def events_acting_for(connection: AsyncConnection, link: Link) -> list[int]:
+    """Events of the link's calendar whose extension wants its profile or acts on one of its events."""
+    synced = sa.select(events.c.source_id).where(events.c.link_id == link.id, events.c.source_id.is_not(None))
     query = (
         sa.select(events.c.pk)
         .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
         .where(
-            events.c.calendar_id == calendar_id,
+            events.c.calendar_id == link.calendar_id,
             event_extensions.c.provider == PROVIDER,
             sa.or_(
-                event_extensions.c.profile_id == profile_id,
-                # Made under this profile. Not "IS NOT NULL": a cleared state is stored as JSON null,
-                # and another profile's state is not this link's to cancel.
-                event_extensions.c.provider_state["profile_id"].as_string() == profile_id,
+                event_extensions.c.profile_id == link.profile_id,
+                event_extensions.c.target_id.in_(synced.scalar_subquery()),
             ),
-            *extra,
         )
     )
     return [row.pk for row in await connection.execute(query)]
+
+
+async def _status_changed(connection: AsyncConnection, link: Link, status: str, now: datetime) -> bool:
+    """Re-plan the events acting for a link whose calendar changed status; True if any were."""
+    pks = await events_acting_for(connection, link)
+    if pks and link.status == "disconnected" and status != "disconnected":
+        # A disconnected calendar may have lost its bots at Recall: schedule them again (Add Bot
+        # with the same key hands back a bot that survived).
+        await connection.execute(
+            event_extensions.update()
+            .where(event_extensions.c.event_pk.in_(pks), event_extensions.c.provider == PROVIDER)
+            .values(provider_state=None, bot_id=None)
+        )
+    for pk in pks:
+        await enqueue(connection, pk, now)
+    return bool(pks)
 
 
 class LinkRepository:
@@ -87,13 +101,7 @@ class LinkRepository:
 
     async def find(self, calendar_id: str, profile_id: str) -> Link | None:
         async with self.database.read() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(calendar_links).where(
-                        calendar_links.c.calendar_id == calendar_id, calendar_links.c.profile_id == profile_id
-                    )
-                )
-            ).first()
+            row = (await connection.execute(_link_of(calendar_id, profile_id))).first()
         return _link(row) if row else None
 
     async def get(self, application_id: str, calendar_id: str, profile_id: str) -> Link:
@@ -145,14 +153,9 @@ class LinkRepository:
             "series": list(rules.series),
             "updated_at": now,
         }
+        replanned = False
         async with self.database.write() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(calendar_links).where(
-                        calendar_links.c.calendar_id == calendar_id, calendar_links.c.profile_id == profile_id
-                    )
-                )
-            ).first()
+            row = (await connection.execute(_link_of(calendar_id, profile_id))).first()
             if row is None:
                 link_id = (
                     await connection.execute(
@@ -183,6 +186,8 @@ class LinkRepository:
                 await connection.execute(
                     calendar_links.update().where(calendar_links.c.id == link_id).values(**values)
                 )
+                if before.status != calendar.status:
+                    replanned = await _status_changed(connection, before, calendar.status, now)
             if resync:
                 await enqueue_job(connection, SYNC, link_id, now)
             saved = _link(
@@ -190,7 +195,7 @@ class LinkRepository:
                     await connection.execute(sa.select(calendar_links).where(calendar_links.c.id == link_id))
                 ).one()
             )
-        if resync:
+        if resync or replanned:
             self.on_enqueue()
         return saved, row is None
 
@@ -224,10 +229,8 @@ class LinkRepository:
                 .where(calendar_links.c.id == link.id)
                 .values(status=status, status_detail=detail, updated_at=now)
             )
-            pks = await events_acting_for(connection, link.calendar_id, link.profile_id)
-            for pk in pks:
-                await enqueue(connection, pk, now)
-        if pks:
+            replanned = await _status_changed(connection, link, status, now)
+        if replanned:
             self.on_enqueue()
         return True
 
@@ -282,7 +285,7 @@ class LinkRepository:
         """
         now = utcnow()
         async with self.database.write() as connection:
-            pks = await events_acting_for(connection, link.calendar_id, link.profile_id)
+            pks = await events_acting_for(connection, link)
             if pks:
                 await connection.execute(
                     event_extensions.update()

@@ -114,6 +114,10 @@ class CalendarLinker(Protocol):
         self, *, platform: str, refresh_token: str, email: str | None
     ) -> ProviderCalendar: ...
 
+    async def reconnect_calendar(self, provider_calendar_id: str, *, refresh_token: str) -> ProviderCalendar:
+        """Give a linked calendar new credentials (after a disconnect) instead of making another."""
+        ...
+
     async def delete_calendar(self, provider_calendar_id: str) -> None:
         """Remove it at the provider (and with it the bots scheduled from it); gone already is fine."""
         ...

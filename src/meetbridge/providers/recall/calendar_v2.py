@@ -215,6 +215,10 @@ class RecallCalendarV2Adapter:
         )
         return provider_calendar(calendar)
 
+    async def reconnect_calendar(self, provider_calendar_id: str, *, refresh_token: str) -> ProviderCalendar:
+        calendar = await self.api.update_calendar(provider_calendar_id, oauth_refresh_token=refresh_token)
+        return provider_calendar(calendar)
+
     async def delete_calendar(self, provider_calendar_id: str) -> None:
         await self.api.delete_calendar(provider_calendar_id)
 

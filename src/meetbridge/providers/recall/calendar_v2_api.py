@@ -128,6 +128,16 @@ class CalendarV2Api:
         response = await self.http.request("calendars", "GET", f"{CALENDARS}{_segment(calendar_id)}/")
         return self.http.decode(response, RecallCalendar)
 
+    async def update_calendar(self, calendar_id: str, *, oauth_refresh_token: str) -> RecallCalendar:
+        """Reconnect: a disconnected calendar takes a new refresh token (reference §4.2)."""
+        response = await self.http.request(
+            "calendars",
+            "PATCH",
+            f"{CALENDARS}{_segment(calendar_id)}/",
+            json={"oauth_refresh_token": oauth_refresh_token},
+        )
+        return self.http.decode(response, RecallCalendar)
+
     async def delete_calendar(self, calendar_id: str) -> bool:
         """True when deleted now, False when Recall no longer knows the calendar."""
         try:
