@@ -6,10 +6,10 @@ is its id); their failures become request errors that name the field the caller 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link, LinkRules
@@ -25,7 +25,7 @@ from meetbridge.errors import (
     UpstreamUnavailable,
 )
 from meetbridge.gateway import Gateway
-from meetbridge.providers.base import CalendarLinker, ProviderCalendar
+from meetbridge.providers.base import CalendarLinker, PresetLinker, ProviderCalendar
 from meetbridge.providers.registry import auth_headers
 
 
@@ -80,10 +80,24 @@ async def link_calendar(
     email: str | None,
     record: str | None,
     series: list[str] | None,
+    user_id: str | None = None,
+    preferences: Mapping[str, Any] | None = None,
 ) -> tuple[Link, bool]:
     await gateway.calendars.get(application_id, calendar_id)
     profile, linker = calendar_profile(gateway, profile_id)
     existing = await gateway.links.find(calendar_id, profile_id)
+    v2_fields = {
+        "recall_calendar_id": recall_calendar_id,
+        "platform": platform,
+        "oauth_refresh_token": refresh_token,
+        "oauth_email": email,
+        "record": record,
+        "series": series,
+    }
+    if isinstance(linker, PresetLinker):
+        _refuse(v2_fields, profile)
+        return await _link_preset_user(gateway, profile, linker, calendar_id, existing, user_id, preferences)
+    _refuse({"user_id": user_id, "preferences": preferences}, profile)
     if recall_calendar_id is not None and (platform is not None or refresh_token is not None):
         raise InvalidRequest.single(
             "recall_calendar_id", "conflict", "give recall_calendar_id or OAuth credentials, not both"
@@ -123,6 +137,55 @@ async def link_calendar(
         series=series if series is not None else (existing.series if existing else []),
     )
     return await gateway.links.save(calendar_id, profile_id, calendar, rules)
+
+
+def _refuse(given: Mapping[str, object], profile: Profile) -> None:
+    """Fields of the other kind of calendar link: named, so the app sees which adapter it talks to."""
+    errors = {
+        name: [
+            ("errors.not_applicable", f"not used by {profile.adapter} links (profile {profile.profile_id})")
+        ]
+        for name, value in given.items()
+        if value is not None
+    }
+    if errors:
+        raise InvalidRequest(errors)
+
+
+async def _link_preset_user(
+    gateway: Gateway,
+    profile: Profile,
+    linker: PresetLinker,
+    calendar_id: str,
+    existing: Link | None,
+    user_id: str | None,
+    preferences: Mapping[str, Any] | None,
+) -> tuple[Link, bool]:
+    """Calendar V1: the calendar is one Recall calendar user, whose id must never change or repeat."""
+    if user_id is None:
+        if existing is None:
+            raise InvalidRequest.single("user_id", "required", "give the Recall calendar user_id to link")
+        user_id = existing.provider_calendar_id
+    elif existing is not None and existing.provider_calendar_id != user_id:
+        raise InvalidRequest.single(
+            "user_id",
+            "conflict",
+            f"this calendar is linked as user {existing.provider_calendar_id}; a calendar keeps one user_id "
+            "(DELETE the link first to start over)",
+        )
+    others = await gateway.links.by_provider_calendar([profile.profile_id], user_id)
+    if any(other.calendar_id != calendar_id for other in others):
+        raise InvalidRequest.single(
+            "user_id",
+            "duplicate",
+            f"user_id {user_id} is already linked to another calendar for profile {profile.profile_id}; "
+            "two calendars on one Recall calendar user would get duplicate bots",
+        )
+    async with provider_errors(profile, "user_id"):
+        calendar = await cast(CalendarLinker, linker).find_calendar(user_id)
+        if preferences:
+            await linker.set_preferences(user_id, preferences)
+    return await gateway.links.save(calendar_id, profile.profile_id, calendar, LinkRules())
 
 
 async def calendar_for_credentials(

@@ -361,3 +361,77 @@ async def test_request_waits_for_its_endpoints_pacer_and_not_for_others(
     assert not done
     assert sent == ["POST /api/v1/bot/", "GET /api/v1/bot/b-1/", "GET /api/v1/bot/b-2/"]
     second.cancel()
+
+
+# --- pacing per key (limits per sub-account, e.g. per Recall calendar user) -----------------------
+
+
+def paced_http(
+    make_http: Callable[..., ProviderHttp], sent: list[str], limits: dict[str, int]
+) -> ProviderHttp:
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={})
+
+    return make_http(handler, limits)
+
+
+async def held_up(http: ProviderHttp, endpoint: str, path: str, pace_key: str | None) -> bool:
+    """Whether a call waits for its pacer (limit 1/min: a second call waits about a minute)."""
+    task = asyncio.create_task(http.request(endpoint, "GET", path, pace_key=pace_key))
+    done, _ = await asyncio.wait({task}, timeout=0.3)
+    if done:
+        task.result()
+        return False
+    task.cancel()
+    return True
+
+
+async def test_calls_with_a_pace_key_wait_only_for_calls_with_the_same_key(
+    make_http: Callable[..., ProviderHttp],
+) -> None:
+    sent: list[str] = []
+    http = paced_http(make_http, sent, {"user": 1})
+    await http.request("user", "GET", "/a/1", pace_key="user-a")
+    assert await held_up(http, "user", "/a/2", "user-a")
+    # Another key has a pacer of its own at the same limit, and so does the keyless shared pacer.
+    assert not await held_up(http, "user", "/b/1", "user-b")
+    assert await held_up(http, "user", "/b/2", "user-b")
+    assert not await held_up(http, "user", "/shared/1", None)
+    assert await held_up(http, "user", "/shared/2", None)
+    assert sent == ["/a/1", "/b/1", "/shared/1"]
+
+
+async def test_the_same_key_on_another_endpoint_is_paced_apart(
+    make_http: Callable[..., ProviderHttp],
+) -> None:
+    sent: list[str] = []
+    http = paced_http(make_http, sent, {"user": 1, "meetings": 1})
+    await http.request("user", "GET", "/user", pace_key="user-a")
+    assert not await held_up(http, "meetings", "/meetings", "user-a")
+    assert not await held_up(http, "unlimited", "/other", "user-a")  # no limit: a key changes nothing
+    assert not await held_up(http, "unlimited", "/other", "user-a")
+    assert sent == ["/user", "/meetings", "/other", "/other"]
+
+
+async def test_per_key_pacers_are_bounded_and_the_least_recently_used_goes_first() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={})
+
+    client = httpx.AsyncClient(base_url="https://us-east-1.recall.ai", transport=httpx.MockTransport(handler))
+    http = ProviderHttp(NAME, client, {"user": 1}, max_pace_keys=2)
+    try:
+        for key in ("a", "b"):
+            await http.request("user", "GET", "/", pace_key=key)
+        assert await held_up(http, "user", "/", "a")  # uses a: b is now the least recent
+        await http.request("user", "GET", "/", pace_key="c")  # a third key: b is forgotten
+        assert not await held_up(http, "user", "/", "b")  # a fresh pacer (and now a is forgotten)
+        assert await held_up(http, "user", "/", "c")
+        assert not await held_up(http, "user", "/", "a")
+    finally:
+        await http.aclose()
+
+
+def test_max_pace_keys_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_pace_keys"):
+        ProviderHttp(NAME, httpx.AsyncClient(), {}, max_pace_keys=0)

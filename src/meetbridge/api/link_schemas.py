@@ -12,6 +12,18 @@ RecordRule = Literal["all", "external", "confirmed", "none"]
 Uid = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 
 
+class PresetPreferences(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Calendar V1 recording preferences (Recall's; every one set true must hold for a recording)."""
+
+    record_external: bool | UnsetType = UNSET
+    record_internal: bool | UnsetType = UNSET
+    record_non_host: bool | UnsetType = UNSET
+    record_recurring: bool | UnsetType = UNSET
+    record_confirmed: bool | UnsetType = UNSET
+    record_only_host: bool | UnsetType = UNSET
+    bot_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | UnsetType = UNSET
+
+
 class LinkUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``PUT /v1/calendars/{calendar_id}/links/{profile_id}``.
 
@@ -26,6 +38,9 @@ class LinkUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     oauth_email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)] | UnsetType = UNSET
     record: RecordRule | UnsetType = UNSET  # default "none": bots only where the app asks
     series: Annotated[list[Uid], msgspec.Meta(max_length=1000)] | UnsetType = UNSET
+    # recall-calendar-v1 links: the stable Recall calendar user id, and Recall's preferences.
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | UnsetType = UNSET
+    preferences: PresetPreferences | UnsetType = UNSET
 
 
 class LinkRead(msgspec.Struct, kw_only=True):
@@ -43,6 +58,21 @@ class LinkRead(msgspec.Struct, kw_only=True):
     last_error: str | None
     created: str
     updated: str
+    preset: PresetRead | None = None  # recall-calendar-v1 links
+
+
+class ConnectionRead(msgspec.Struct, kw_only=True):
+    platform: str
+    connected: bool
+    email: str | None
+
+
+class PresetRead(msgspec.Struct, kw_only=True):
+    """Calendar V1: the Recall calendar user as Recall reports it now."""
+
+    user_id: str
+    connections: list[ConnectionRead]
+    preferences: dict[str, bool | str | None]
 
 
 class LinkResponse(msgspec.Struct):
@@ -54,6 +84,10 @@ class LinkDeleted(msgspec.Struct, kw_only=True):
     profile_id: str
     recall_calendar_id: str
     cancelled_extensions: int  # extensions that acted for this link, now cancelled
+
+
+class DisconnectRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    platform: Literal["google", "microsoft"]
 
 
 class ConnectResponse(msgspec.Struct, kw_only=True):

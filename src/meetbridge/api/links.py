@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, put
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -13,13 +14,14 @@ from litestar.response import Response
 from meetbridge.api.events import INVALID, NOT_FOUND
 from meetbridge.api.link_schemas import (
     ConnectResponse,
+    DisconnectRequest,
     LinkDeleted,
     LinkRead,
     LinkResponse,
     LinkUpsert,
-    Platform,
 )
 from meetbridge.api.presenters import wire_time
+from meetbridge.api.preset_links import preset_connect, preset_disconnect, preset_read
 from meetbridge.api.schemas import ErrorBody
 from meetbridge.config.options import RecallCalendarV2Options
 from meetbridge.db.links import Link, LinkRules
@@ -32,6 +34,7 @@ from meetbridge.linking import (
     provider_errors,
     unlink_calendar,
 )
+from meetbridge.providers.base import PresetLinker
 from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
 from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
 
@@ -42,7 +45,7 @@ UPSTREAM = {
 }
 
 
-def link_read(gateway: Gateway, link: Link) -> LinkRead:
+async def link_read(gateway: Gateway, link: Link) -> LinkRead:
     profile = gateway.config.profiles.get(link.profile_id)
     return LinkRead(
         calendar_id=link.calendar_id,
@@ -59,6 +62,7 @@ def link_read(gateway: Gateway, link: Link) -> LinkRead:
         last_error=link.last_error,
         created=wire_time(link.created_at),
         updated=wire_time(link.updated_at),
+        preset=await preset_read(gateway, link),
     )
 
 
@@ -129,8 +133,10 @@ class LinksController(Controller):
             email=given(data.oauth_email),
             record=given(data.record),
             series=given(data.series),
+            user_id=given(data.user_id),
+            preferences=msgspec.to_builtins(data.preferences) if data.preferences else None,
         )
-        return Response(LinkResponse(link_read(gateway, link)), status_code=201 if created else 200)
+        return Response(LinkResponse(await link_read(gateway, link)), status_code=201 if created else 200)
 
     @get(operation_id="get_link", responses=NOT_FOUND, summary="A calendar link, its status and last sync")
     async def get_link(
@@ -141,7 +147,7 @@ class LinksController(Controller):
         gateway: NamedDependency[Gateway],
     ) -> LinkResponse:
         return LinkResponse(
-            link_read(gateway, await gateway.links.get(application_id, calendar_id, profile_id))
+            await link_read(gateway, await gateway.links.get(application_id, calendar_id, profile_id))
         )
 
     @delete(
@@ -176,12 +182,21 @@ class LinksController(Controller):
         request: Request[Any, Any, Any],
         calendar_id: FromPath[str],
         profile_id: FromPath[str],
-        platform: FromQuery[Platform],
+        platform: FromQuery[str],
         application_id: NamedDependency[str],
         gateway: NamedDependency[Gateway],
+        success_url: FromQuery[str | None] = None,
+        error_url: FromQuery[str | None] = None,
     ) -> ConnectResponse:
         await gateway.calendars.get(application_id, calendar_id)
-        calendar_profile(gateway, profile_id)
+        profile, linker = calendar_profile(gateway, profile_id)
+        if isinstance(linker, PresetLinker):
+            link = await gateway.links.get(application_id, calendar_id, profile_id)
+            return await preset_connect(profile, linker, link, platform, success_url, error_url)
+        if platform not in PLATFORM_CLIENTS:
+            raise InvalidRequest.single(
+                "platform", "invalid", "platform is google_calendar or microsoft_outlook"
+            )
         client_id, _ = _client(gateway, profile_id, platform)
         redirect_uri = _redirect_uri(gateway, request)
         url = authorization_url(
@@ -194,6 +209,25 @@ class LinksController(Controller):
             oauth_base_url=_oauth_base_url(gateway, profile_id),
         )
         return ConnectResponse(authorization_url=url, redirect_uri=redirect_uri)
+
+    @post(
+        "/disconnect",
+        operation_id="disconnect_calendar",
+        status_code=200,
+        responses={**INVALID, **UPSTREAM},
+        summary="Calendar V1: disconnect the user's Google or Microsoft calendar at Recall",
+    )
+    async def disconnect_calendar(
+        self,
+        calendar_id: FromPath[str],
+        profile_id: FromPath[str],
+        data: JSONBody[DisconnectRequest],
+        application_id: NamedDependency[str],
+        gateway: NamedDependency[Gateway],
+    ) -> LinkResponse:
+        link = await gateway.links.get(application_id, calendar_id, profile_id)
+        await preset_disconnect(gateway, link, data.platform)
+        return LinkResponse(await link_read(gateway, link))
 
 
 class OAuthCallbackController(Controller):
@@ -248,4 +282,4 @@ class OAuthCallbackController(Controller):
         )
         rules = LinkRules(record=existing.record, series=existing.series) if existing else LinkRules()
         link, created = await gateway.links.save(grant.calendar_id, grant.profile_id, calendar, rules)
-        return Response(LinkResponse(link_read(gateway, link)), status_code=201 if created else 200)
+        return Response(LinkResponse(await link_read(gateway, link)), status_code=201 if created else 200)

@@ -20,6 +20,7 @@ from meetbridge.api.schemas import (
 )
 from meetbridge.db.events import StoredEvent
 from meetbridge.domain.events import meeting_url_of, stored_time
+from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES
 
 
 def wire_time(value: datetime) -> str:
@@ -112,7 +113,9 @@ def explain(event: StoredEvent) -> ExplainRead | None:
     if extension is None and rule is None:
         return None
     key = (extension.provider_state or {}).get("deduplication_key") if extension else None
-    if extension is None or extension.profile_id == "none":
+    if extension is None and rule is not None and rule.rule == PROVIDER_PREFERENCES:
+        summary = f"Recall {'will' if rule.record else 'will not'} record it: {rule.reason}"
+    elif extension is None or extension.profile_id == "none":
         if extension is not None and extension.origin == "app":
             summary = "no bot: the app set profile_id none"
         elif rule is not None:

@@ -108,6 +108,13 @@ class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_field
 class RecallCalendarV1Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
     api_key: Secret
     webhook_secret: Secret | None = None
+    # The OAuth apps saved in the Recall dashboard (Recall holds their secrets and takes the callback);
+    # their public client ids go into the connect URLs meetbridge builds.
+    google_client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
+    microsoft_client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
+    oauth_base_url: str | None = None  # Google/Microsoft authorize endpoints elsewhere (the sandbox)
+    # Calendar V1 sends no change webhooks: a linked user's meetings are read again this often.
+    sync_interval_seconds: Annotated[int, msgspec.Meta(ge=5, le=86_400)] = 300
 
     refused_keys: ClassVar[dict[str, str]] = {
         key: V1_PRESET_MESSAGE for key in CREATE_BOT_FIELDS | {"bot_config", "join_lead_seconds"}

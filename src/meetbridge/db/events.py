@@ -94,6 +94,7 @@ _EXTENSION_FIELDS = {  # ExtensionState field: column
     "provider_state": event_extensions.c.provider_state,
     "bot_status": event_extensions.c.bot_status,
     "origin": event_extensions.c.origin,
+    "released": event_extensions.c.released,
 }
 _EXTENSION_COLUMNS = tuple(_EXTENSION_FIELDS.values())
 _EVENT_NAMES = [column.name for column in _EVENT_COLUMNS]
@@ -175,6 +176,7 @@ def _extensions_after(current: list[ExtensionState], changes: ExtensionChanges) 
                 last_error=wanted.last_error,
                 updated_at=wanted.updated_at,
                 origin="app",
+                released=wanted.released,
             )
         )
     return [after[provider] for provider in sorted(after)]
@@ -201,6 +203,7 @@ async def _extensions_for(connection: AsyncConnection, pks: Sequence[int]) -> di
                 provider_state=row.provider_state,
                 bot_status=row.bot_status,
                 origin=row.origin,
+                released=row.released,
             )
         )
     return found
@@ -323,6 +326,7 @@ class EventRepository:
                 "last_error": state.last_error,
                 "updated_at": state.updated_at,
                 "origin": "app",  # the app said so: recording rules leave this extension alone now
+                "released": state.released,
             }
             updated = await connection.execute(
                 _UPDATE_EXTENSION, {"extension_event_pk": pk, "extension_provider": state.provider, **desired}

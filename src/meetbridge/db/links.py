@@ -128,6 +128,13 @@ class LinkRepository:
             ).first()
         return _link(row) if row else None
 
+    async def of_calendar(self, calendar_id: str) -> list[Link]:
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                sa.select(calendar_links).where(calendar_links.c.calendar_id == calendar_id)
+            )
+            return [_link(row) for row in rows]
+
     async def by_provider_calendar(self, profile_ids: Sequence[str], provider_calendar_id: str) -> list[Link]:
         async with self.database.read() as connection:
             rows = await connection.execute(
@@ -217,6 +224,11 @@ class LinkRepository:
                 )
             await enqueue_job(connection, SYNC, link.id, now)
         self.on_enqueue()
+
+    async def schedule_sync(self, link: Link, at: datetime) -> None:
+        """Sync again at ``at`` (providers without change webhooks are polled)."""
+        async with self.database.write() as connection:
+            await enqueue_job(connection, SYNC, link.id, at)
 
     async def set_status(self, link: Link, status: str, detail: str | None) -> bool:
         """Record the provider calendar's status; on a change, re-plan the events acting for it."""

@@ -2,8 +2,8 @@
 
 An external event of the link is its own target. A managed event is matched to one of the link's
 external events by ``ical_uid`` when the app gave one (the instance starting at the same time first,
-then the nearest), else by the normalised meeting URL and the same start. A deleted match is kept
-when nothing else matches, so the bot it carries is removed rather than forgotten.
+then the nearest), else by the meeting link (the same platform and meeting id) and the same start.
+A deleted match is kept when nothing else matches, so the bot it carries is removed, not forgotten.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from meetbridge.db.database import Database
 from meetbridge.db.links import Link
 from meetbridge.db.tables import events
 from meetbridge.domain.events import meeting_url_of
+from meetbridge.domain.meeting_urls import same_meeting
 
 
 class SyncedEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,6 +28,11 @@ class SyncedEvent(msgspec.Struct, frozen=True, kw_only=True):
     start_at: datetime
     deleted: bool
     meeting_url: str | None  # as the provider gave it
+    bot_id: str | None  # the provider's own bot, where it reports one (Calendar V1)
+
+
+# Stored with the synced fields (not shown by the API): a change of the provider's bot re-plans the event.
+PROVIDER_BOT_ID = "provider_bot_id"
 
 
 def provider_meeting_url(fields: dict[str, Any]) -> str | None:
@@ -45,6 +51,7 @@ def _synced(row: Any) -> SyncedEvent:
         start_at=row.start_at,
         deleted=row.deleted,
         meeting_url=provider_meeting_url(row.fields),
+        bot_id=row.fields.get(PROVIDER_BOT_ID),
     )
 
 
@@ -77,7 +84,8 @@ async def _find(connection: AsyncConnection, event_pk: int, link: Link) -> Synce
     if wanted_url is None:
         return None
     same_start = await connection.execute(of_link.where(events.c.start_at == event.start_at))
-    candidates = [row for row in same_start if meeting_url_of(row.fields) == wanted_url]
+    # The same meeting (platform and meeting id), whatever passcode or tracking the links carry.
+    candidates = [row for row in same_start if same_meeting(meeting_url_of(row.fields) or "", wanted_url)]
     found = _best(candidates, event.start_at)
     return _synced(found) if found is not None else None
 

@@ -80,8 +80,13 @@ class SyncedEventStore:
         self.database = database
         self.on_enqueue: Callable[[], None] = lambda: None
 
-    async def apply(self, link: Link, page: Iterable[ProviderEvent], decide: Decide) -> set[str]:
-        """Store one page; returns the provider ids of the events that changed."""
+    async def apply(
+        self, link: Link, page: Iterable[ProviderEvent], decide: Decide, *, attach: bool = True
+    ) -> set[str]:
+        """Store one page; returns the provider ids of the events that changed.
+
+        ``attach`` False: the decision is only shown (the provider records by its own preferences).
+        """
         page = list(page)
         if not page:
             return set()
@@ -148,7 +153,8 @@ class SyncedEventStore:
                 else:
                     continue
                 changed.add(event.provider_event_id)
-                await _rule_extension(connection, pk, link, decision.record and not event.deleted, now)
+                if attach:
+                    await _rule_extension(connection, pk, link, decision.record and not event.deleted, now)
                 has_extension = await connection.scalar(
                     sa.select(sa.func.count())
                     .select_from(event_extensions)

@@ -117,6 +117,8 @@ event_extensions = sa.Table(
     # Calendar adapters: the provider event the extension acts on (a synced event's source_id), so a
     # sync that changes that event re-plans the managed events matched to it.
     sa.Column("target_id", sa.String(64), nullable=True, index=True),
+    # The app removed the extension outright: see ExtensionState.released.
+    sa.Column("released", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # A meetbridge calendar linked, under one profile, to a calendar at the provider (Recall Calendar V2).

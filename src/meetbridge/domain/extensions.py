@@ -34,6 +34,9 @@ class ExtensionState(msgspec.Struct, frozen=True, kw_only=True):
     provider_state: dict[str, Any] | None = None
     bot_status: str | None = None
     origin: str = "app"  # "rule" when a calendar link's recording rule attached it
+    # The app dropped the extension (rather than saying "none") while a bot existed: besides cancelling,
+    # hand the decision back to the provider's own defaults where it has them (Calendar V1 preferences).
+    released: bool = False
 
     @property
     def holds_provider_objects(self) -> bool:
@@ -50,9 +53,16 @@ class ExtensionChanges(msgspec.Struct, frozen=True):
         return bool(self.upserts or self.removals)
 
 
-def _wanted(current: ExtensionState | None, profile_id: str, now: datetime) -> ExtensionState | None:
+def _wanted(
+    current: ExtensionState | None, profile_id: str, now: datetime, *, released: bool = False
+) -> ExtensionState | None:
     """The new state for ``profile_id``, or None when ``current`` already says the same."""
-    if current is not None and current.profile_id == profile_id and current.origin == "app":
+    if (
+        current is not None
+        and current.profile_id == profile_id
+        and current.origin == "app"
+        and current.released == released
+    ):
         return None
     bot_id = current.bot_id if current else None
     if profile_id == NO_PROFILE and bot_id is None:
@@ -61,7 +71,12 @@ def _wanted(current: ExtensionState | None, profile_id: str, now: datetime) -> E
         status = ExtensionStatus.PENDING
     provider = current.provider if current else ""
     return ExtensionState(
-        provider=provider, profile_id=profile_id, status=status, bot_id=bot_id, updated_at=now
+        provider=provider,
+        profile_id=profile_id,
+        status=status,
+        bot_id=bot_id,
+        updated_at=now,
+        released=released,
     )
 
 
@@ -86,7 +101,7 @@ def plan_extensions(
             removals.append(provider)
         elif state.profile_id != NO_PROFILE:
             # Dropping the extension while a bot exists means "no bot": cancel it first.
-            cancelled = _wanted(state, NO_PROFILE, now)
+            cancelled = _wanted(state, NO_PROFILE, now, released=True)
             if cancelled is not None:
                 upserts.append(cancelled)
     return ExtensionChanges(upserts, removals)

@@ -27,9 +27,11 @@ import msgspec
 
 from meetbridge.domain.dedup import email_domain
 
-__all__ = ["Participant", "RecordRule", "RuleDecision", "evaluate"]
+__all__ = ["PROVIDER_PREFERENCES", "Participant", "RecordRule", "RuleDecision", "evaluate"]
 
 RecordRule = Literal["all", "external", "confirmed", "none"]
+# The rule name of a decision the provider made itself (Calendar V1's will_record from preferences).
+PROVIDER_PREFERENCES = "recall_preferences"
 
 
 class Participant(msgspec.Struct, frozen=True):

@@ -23,7 +23,7 @@ from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
 from meetbridge.outbox.store import enqueue
-from meetbridge.providers.base import EventSnapshot, LinkedEvent, Outcome, ProviderState
+from meetbridge.providers.base import EventSnapshot, LinkedEvent, Outcome, PresetLinker, ProviderState
 from meetbridge.providers.registry import AdapterRegistry
 
 
@@ -114,13 +114,39 @@ class Reconciler:
         wanted = extension.profile_id if extension.profile_id != NO_PROFILE and not event.deleted else None
         if owner is not None and owner != wanted:
             # The bot belongs to another profile (or none is wanted): its own adapter cancels it.
-            cancelled = await self._call(owner, event, extension.provider, want_bot=False, state=state)
+            cancelled = await self._call(
+                owner,
+                event,
+                extension.provider,
+                want_bot=False,
+                state=state,
+                released=extension.released and wanted is None,
+            )
             if wanted is None or cancelled.provider_state:
                 return cancelled
             state = None
         if wanted is None:
+            preset = await self._preset_profile(event) if owner is None else None
+            if preset is not None:
+                # No bot of ours, but the provider records by its own preferences: "none" must say so.
+                return await self._call(
+                    preset,
+                    event,
+                    extension.provider,
+                    want_bot=False,
+                    state=state,
+                    released=extension.released,
+                )
             return Outcome(status=ExtensionStatus.CANCELLED)
         return await self._call(wanted, event, extension.provider, want_bot=True, state=state)
+
+    async def _preset_profile(self, event: EventSnapshot) -> str | None:
+        """The profile of a link on the event's calendar whose provider records by preferences."""
+        for link in await self.links.of_calendar(event.calendar_id):
+            profile = self.config.profiles.get(link.profile_id)
+            if profile is not None and isinstance(self.registry.adapter(profile), PresetLinker):
+                return profile.profile_id
+        return None
 
     async def _call(
         self,
@@ -130,24 +156,27 @@ class Reconciler:
         *,
         want_bot: bool,
         state: ProviderState | None,
+        released: bool = False,
     ) -> Outcome:
         profile: Profile | None = self.config.profiles.get(profile_id)
         if profile is None:
             message = f"profile {profile_id!r} is no longer configured; meetbridge cannot reach its bot"
             return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
         adapter = self.registry.adapter(profile)
-        if adapter.links_calendars and want_bot:
+        if adapter.links_calendars and (want_bot or isinstance(adapter, PresetLinker)):
             linked = await self._linked(event, profile_id, state)
             if isinstance(linked, Outcome):
-                return linked
-            event = msgspec.structs.replace(event, linked=linked)
+                if want_bot:
+                    return linked
+            else:
+                event = msgspec.structs.replace(event, linked=linked)
 
         async def save_state(new_state: ProviderState) -> None:
             await self._save_state(event.pk, provider, new_state)
 
         try:
             return await adapter.reconcile(
-                event, want_bot=want_bot, state=state, save_state=save_state, now=utcnow()
+                event, want_bot=want_bot, state=state, save_state=save_state, now=utcnow(), released=released
             )
         except Exception as exc:
             raise AdapterFailure(profile.adapter, exc) from exc
@@ -189,6 +218,8 @@ class Reconciler:
             meeting_url=target.meeting_url,
             deleted=target.deleted,
             calendar_email=link.email,
+            provider_calendar_id=link.provider_calendar_id,
+            bot_id=target.bot_id,
         )
 
     async def _save_state(self, event_pk: int, provider: str, state: ProviderState) -> None:

@@ -37,7 +37,10 @@ class ClaimedJob(msgspec.Struct, frozen=True):
 
 
 async def enqueue_job(connection: AsyncConnection, kind: str, subject: int, now: datetime) -> None:
-    """Make the subject's job due now; called inside the transaction that changed the subject."""
+    """Make the subject's job due ``now``; called inside the transaction that changed the subject.
+
+    A ``now`` in the future schedules it (a poll); an earlier enqueue still makes it due earlier.
+    """
     dialect_insert: Any = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = dialect_insert(jobs).values(kind=kind, subject=subject, run_at=now, generation=1, attempts=0)
     await connection.execute(

@@ -9,13 +9,14 @@ sync cut short keeps what it stored and the retry starts again from the same poi
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from meetbridge.config.profiles import GatewayConfig
 from meetbridge.db.database import Database
 from meetbridge.db.links import Link, LinkRepository
 from meetbridge.db.synced_events import SyncedEventStore
+from meetbridge.db.tables import utcnow
 from meetbridge.domain.recording_rules import RecordRule, RuleDecision, evaluate
 from meetbridge.outbox.reconcile import AdapterFailure
 from meetbridge.providers.base import CalendarLinker, ProviderEvent
@@ -56,6 +57,8 @@ class SyncRunner:
         since = None if full else min(marks)
 
         def decide(event: ProviderEvent) -> RuleDecision:
+            if event.provider_decision is not None:
+                return event.provider_decision
             return evaluate(
                 cast(RecordRule, link.record),
                 link.series,
@@ -72,22 +75,25 @@ class SyncRunner:
             async for page in linker.changed_events(
                 link.provider_calendar_id, since=since, owner_email=link.email
             ):
-                changed |= await self.store.apply(link, page, decide)
+                changed |= await self.store.apply(link, page, decide, attach=linker.sync_interval is None)
                 newest = max((event.updated_at for event in page), default=None)
                 if newest is not None and (cursor is None or newest > cursor):
                     cursor = newest
         except Exception as exc:
             raise AdapterFailure(adapter_name, exc) from exc
         await self.links.sync_done(link, cursor=cursor, full=full, sync_from=link.sync_from, error=None)
-        if link.status == "connecting":
+        if link.status == "connecting" or linker.sync_interval is not None:
             # The calendar.update ending "connecting" may have come before this link was saved (Recall
             # sends it as soon as a new calendar connects) and found no link: read the status here.
+            # Polled providers send no status webhooks at all: every poll reads it.
             try:
                 calendar = await linker.find_calendar(link.provider_calendar_id)
             except Exception as exc:
                 raise AdapterFailure(adapter_name, exc) from exc
             await self.links.set_status(link, calendar.status, calendar.status_detail)
         replanned = await self.store.replan_matched(link, changed)
+        if linker.sync_interval is not None:
+            await self.links.schedule_sync(link, utcnow() + timedelta(seconds=linker.sync_interval))
         log.info(
             "link %s (%s → %s): %s sync, %d changed, %d managed events re-planned",
             link.id,

@@ -6,16 +6,16 @@ recorded last time". It answers with the new record and a status. Only meetbridg
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import msgspec
 
 from meetbridge.config.catalogue import AdapterSpec
 from meetbridge.config.profiles import Profile
 from meetbridge.domain.extensions import ExtensionStatus
-from meetbridge.domain.recording_rules import Participant
+from meetbridge.domain.recording_rules import Participant, RuleDecision
 from meetbridge.providers.http import ProviderHttp
 
 ProviderState = dict[str, Any]
@@ -30,6 +30,8 @@ class LinkedEvent(msgspec.Struct, frozen=True, kw_only=True):
     meeting_url: str | None  # as the provider gives it: deduplication keys must agree across calendars
     deleted: bool
     calendar_email: str | None  # the linked calendar's owner
+    provider_calendar_id: str | None = None  # the linked calendar (Calendar V1: the user id)
+    bot_id: str | None = None  # the provider's bot on the event, where the provider reports one
 
 
 class EventSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,8 +71,12 @@ class Adapter(Protocol):
         state: ProviderState | None,
         save_state: SaveState,
         now: datetime,
+        released: bool = False,
     ) -> Outcome:
         """Create, move or cancel the provider's bot so it matches ``event``.
+
+        ``released`` (with ``want_bot`` False): the app dropped the extension instead of saying
+        "none"; an adapter whose provider has defaults of its own hands the decision back to them.
 
         ``save_state`` commits a record at once: call it before a provider call whose effect must not
         be forgotten if the process dies mid-call (a create). Raise ProviderUnavailable to be retried.
@@ -103,10 +109,16 @@ class ProviderEvent(msgspec.Struct, frozen=True, kw_only=True):
     participants: list[Participant]
     organizer_email: str | None
     owner_response: str | None
+    # Where the provider itself decides what is recorded (Calendar V1 preferences): its decision,
+    # shown on the event instead of a meetbridge recording rule.
+    provider_decision: RuleDecision | None = None
 
 
 class CalendarLinker(Protocol):
     """What a calendar adapter does besides ``reconcile``: link, read and unlink provider calendars."""
+
+    # Seconds between syncs for providers that send no change webhooks (None: webhooks drive syncs).
+    sync_interval: float | None
 
     async def find_calendar(self, provider_calendar_id: str) -> ProviderCalendar: ...
 
@@ -130,3 +142,37 @@ class CalendarLinker(Protocol):
         ``owner_email`` tells whose response in the attendee lists is the calendar owner's.
         """
         ...
+
+
+class PresetConnection(msgspec.Struct, frozen=True, kw_only=True):
+    platform: str
+    connected: bool
+    email: str | None
+
+
+class Preset(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider calendar user that records by its own preferences (Calendar V1), as it is now."""
+
+    user_id: str
+    connections: list[PresetConnection]
+    preferences: dict[str, Any]
+
+
+@runtime_checkable
+class PresetLinker(Protocol):
+    """Calendar adapters whose provider decides recordings from the user's preferences (Calendar V1).
+
+    ``find_calendar(user_id)`` links the user (creating it at the provider if needed); these add what
+    only such providers have. The provider runs the OAuth consent itself: ``connect_url`` is where to
+    send the user.
+    """
+
+    async def preset(self, user_id: str) -> Preset: ...
+
+    async def set_preferences(self, user_id: str, preferences: Mapping[str, Any]) -> Preset: ...
+
+    async def disconnect(self, user_id: str, platform: str) -> Preset: ...
+
+    async def connect_url(
+        self, user_id: str, platform: str, *, success_url: str | None, error_url: str | None
+    ) -> str: ...

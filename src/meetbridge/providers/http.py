@@ -2,6 +2,12 @@
 
 Adapters never build clients: the transport is injected (tests use respx or MockTransport), and this
 is the only place that turns status codes into ``ProviderUnavailable`` / ``ProviderRejected`` / ….
+
+Most limits are per account, so one pacer per endpoint suffices. Some are per sub-account (Recall
+Calendar V1: 10 calls a minute per calendar user): a call naming a ``pace_key`` is paced on its own
+(endpoint, key) pacer at the endpoint's limit, so one busy user never holds up the others. Those
+pacers are kept for the most recently used keys only, so a stream of new keys cannot grow memory;
+a key unused for that long has long since drained its pacer anyway.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -25,6 +32,8 @@ TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 507})
 # Pace at this share of the documented limit, with bursts of at most a tenth of it, so that no
 # sliding 60-second window exceeds the limit.
 PACE_SHARE = 0.9
+# Per-key pacers kept (least recently used dropped first): far more than the keys active in a minute.
+MAX_PACE_KEYS = 4096
 
 
 def pacer(per_minute: int) -> AsyncLimiter:
@@ -72,10 +81,31 @@ class ProviderHttp:
         name: str,
         client: httpx.AsyncClient,
         rate_limits: Mapping[str, int],
+        *,
+        max_pace_keys: int = MAX_PACE_KEYS,
     ) -> None:
+        if max_pace_keys < 1:
+            raise ValueError("max_pace_keys must be at least 1")
         self.name = name
         self.client = client
+        self._limits = dict(rate_limits)
         self._pacers = {endpoint: pacer(limit) for endpoint, limit in rate_limits.items()}
+        self._keyed_pacers: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
+        self._max_pace_keys = max_pace_keys
+
+    def _pacer(self, endpoint: str, pace_key: str | None) -> AsyncLimiter | None:
+        """The endpoint's shared pacer, or with a ``pace_key`` its own one for that key."""
+        if pace_key is None or endpoint not in self._limits:
+            return self._pacers.get(endpoint)
+        key = (endpoint, pace_key)
+        found = self._keyed_pacers.get(key)
+        if found is not None:
+            self._keyed_pacers.move_to_end(key)
+            return found
+        found = self._keyed_pacers[key] = pacer(self._limits[endpoint])
+        while len(self._keyed_pacers) > self._max_pace_keys:
+            self._keyed_pacers.popitem(last=False)
+        return found
 
     async def request(
         self,
@@ -87,9 +117,14 @@ class ProviderHttp:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         ok: frozenset[int] = frozenset({200, 201, 202, 204}),
+        pace_key: str | None = None,
     ) -> httpx.Response:
-        """Send one request; any status outside ``ok`` raises the matching meetbridge error."""
-        limiter = self._pacers.get(endpoint)
+        """Send one request; any status outside ``ok`` raises the matching meetbridge error.
+
+        ``pace_key`` names who the endpoint's limit applies to when it is not the whole account
+        (a calendar user): the call then waits only for earlier calls with the same key.
+        """
+        limiter = self._pacer(endpoint, pace_key)
         if limiter is not None:
             await limiter.acquire()
         try:

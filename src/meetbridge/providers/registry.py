@@ -76,7 +76,7 @@ class AdapterRegistry:
         if cached is not None and cached[0] == profile:
             return cached[1]
         factory = self.factory(profile.adapter)
-        credential, headers = auth_headers(profile)
+        credential, headers = auth_headers(profile, self.catalogue.adapters[profile.adapter].auth_scheme)
         adapter = factory(
             profile, self.catalogue.adapters[profile.adapter], self._client(profile, credential, headers)
         )
@@ -104,11 +104,17 @@ def availability_problems(profiles: Iterable[Profile], catalogue: Catalogue) -> 
     return problems
 
 
-def auth_headers(profile: Profile) -> tuple[str, dict[str, str]]:
-    """(a key identifying the account, the headers every call carries) for a profile."""
+def auth_headers(profile: Profile, auth_scheme: str = "token") -> tuple[str, dict[str, str]]:
+    """(a key identifying the account, the headers every call carries) for a profile.
+
+    ``auth_scheme`` is the catalogue's: only ``token`` puts ``Authorization: Token <api_key>`` on every
+    call. ``calendar_token`` (Recall Calendar V1) must not: its calls carry a per-user calendar token
+    alone, and the key goes only on the one call that mints those tokens, which adds it itself. The
+    client is still keyed by the API key, so one account shares one client either way.
+    """
     api_key = getattr(profile.options, "api_key", None)
     if api_key is not None:
         key: str = api_key.reveal()
-        return key, {"Authorization": f"Token {key}"}
+        return key, ({"Authorization": f"Token {key}"} if auth_scheme == "token" else {})
     # Adapters that authenticate per call (Cronofy's per-calendar OAuth tokens) add their own headers.
     return profile.profile_id, {}

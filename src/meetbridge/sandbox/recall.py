@@ -4,6 +4,8 @@ Bot API (reference §1, §2): `/api/v1/bot/` create/list, `/api/v1/bot/{id}/` re
 `/api/v1/bot/{id}/leave_call/`; `Authorization: Token <key>`; paths with or without the trailing slash.
 Calendar V2 (reference §4, see calendar_v2_app): `/api/v2/calendars/...`, `/api/v2/calendar-events/...`,
 with the same auth; its test API is listed in calendar_v2_admin; OAuth stand-ins under `/_oauth/`.
+Calendar V1 (reference §3, see calendar_v1_app): `/api/v1/calendar/...`, the calendar auth token in
+`x-recallcalendarauthtoken`; OAuth callbacks in calendar_v1_oauth; test API in calendar_v1_admin.
 Test API (no auth): `/_sandbox/faults`, `/_sandbox/calls`, `/_sandbox/bots`,
 `/_sandbox/bots/{id}/status`, `/_sandbox/clock`, `/_sandbox/webhook`, `/_sandbox/webhook/deliveries`,
 `/_sandbox/reset`.
@@ -14,6 +16,10 @@ from __future__ import annotations
 from litestar import Litestar, Router
 from litestar.di import Provide
 
+from meetbridge.sandbox.calendar_v1_admin import CALENDAR_V1_ADMIN_HANDLERS
+from meetbridge.sandbox.calendar_v1_app import CALENDAR_V1_HANDLERS
+from meetbridge.sandbox.calendar_v1_oauth import CALENDAR_V1_OAUTH_HANDLERS
+from meetbridge.sandbox.calendar_v1_state import CalendarV1Sandbox
 from meetbridge.sandbox.calendar_v2_admin import CALENDAR_V2_ADMIN_HANDLERS
 from meetbridge.sandbox.calendar_v2_app import CALENDAR_V2_HANDLERS
 from meetbridge.sandbox.calendar_v2_state import CalendarV2Sandbox
@@ -24,6 +30,7 @@ from meetbridge.sandbox.recall_app import BOT_API_HANDLERS
 from meetbridge.sandbox.recall_state import RecallSandbox
 
 __all__ = [
+    "CalendarV1Sandbox",
     "CalendarV2Sandbox",
     "RecallSandbox",
     "SandboxClock",
@@ -33,13 +40,19 @@ __all__ = [
 
 
 def recall_sandbox_router(
-    sandbox: RecallSandbox, *, path_prefix: str = "", calendar_v2: CalendarV2Sandbox | None = None
+    sandbox: RecallSandbox,
+    *,
+    path_prefix: str = "",
+    calendar_v2: CalendarV2Sandbox | None = None,
+    calendar_v1: CalendarV1Sandbox | None = None,
 ) -> Router:
     """The sandbox's routes, for mounting next to other stand-ins in one app.
 
-    `calendar_v2` defaults to a Calendar V2 stand-in over `sandbox` with default settings.
+    `calendar_v2` / `calendar_v1` default to stand-ins over `sandbox` with default settings; the V1 one
+    shares the V2 one's OAuth stand-in, so codes from `/_oauth/` can be exchanged by its callbacks.
     """
     calendars = calendar_v2 or CalendarV2Sandbox(sandbox)
+    v1 = calendar_v1 or CalendarV1Sandbox(sandbox, oauth=calendars.oauth)
     return Router(
         path=path_prefix.rstrip("/") or "/",
         route_handlers=[
@@ -47,24 +60,34 @@ def recall_sandbox_router(
             *ADMIN_HANDLERS,
             *CALENDAR_V2_HANDLERS,
             *CALENDAR_V2_ADMIN_HANDLERS,
+            *CALENDAR_V1_HANDLERS,
+            *CALENDAR_V1_OAUTH_HANDLERS,
+            *CALENDAR_V1_ADMIN_HANDLERS,
             *OAUTH_HANDLERS,
         ],
         dependencies={
             "recall_sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False),
             "calendar_v2": Provide(lambda: calendars, use_cache=True, sync_to_thread=False),
+            "calendar_v1": Provide(lambda: v1, use_cache=True, sync_to_thread=False),
             "oauth_stand_in": Provide(lambda: calendars.oauth, use_cache=True, sync_to_thread=False),
         },
     )
 
 
 def create_recall_sandbox_app(
-    sandbox: RecallSandbox, *, path_prefix: str = "", calendar_v2: CalendarV2Sandbox | None = None
+    sandbox: RecallSandbox,
+    *,
+    path_prefix: str = "",
+    calendar_v2: CalendarV2Sandbox | None = None,
+    calendar_v1: CalendarV1Sandbox | None = None,
 ) -> Litestar:
     calendars = calendar_v2 or CalendarV2Sandbox(sandbox)
+    v1 = calendar_v1 or CalendarV1Sandbox(sandbox, oauth=calendars.oauth)
+    router = recall_sandbox_router(sandbox, path_prefix=path_prefix, calendar_v2=calendars, calendar_v1=v1)
     return Litestar(
-        route_handlers=[recall_sandbox_router(sandbox, path_prefix=path_prefix, calendar_v2=calendars)],
+        route_handlers=[router],
         on_startup=[sandbox.ensure_background],
-        on_shutdown=[calendars.aclose, sandbox.aclose],
+        on_shutdown=[v1.aclose, calendars.aclose, sandbox.aclose],
         # A stand-in of someone else's API: its schema is Recall's, not ours to publish.
         openapi_config=None,
     )

@@ -32,12 +32,15 @@ from meetbridge.sandbox.recall_webhooks import WebhookDispatcher
 
 logger = logging.getLogger(__name__)
 
-# Fault-injection names: the catalogue's rate-limit endpoint names (DESIGN §2), Calendar V2 included.
+# Fault-injection names: the catalogue's rate-limit endpoint names (DESIGN §2), Calendar V1 and V2 included.
 ENDPOINTS = frozenset(
     {
         "create_bot",
         "list_bots",
         "bot",
+        "calendar_v1_auth",
+        "calendar_v1_user",
+        "calendar_v1_meetings",
         "calendars",
         "calendar_events_list",
         "calendar_event",

@@ -84,6 +84,7 @@ class RecallBotAdapter:
         state: ProviderState | None,
         save_state: SaveState,
         now: datetime,
+        released: bool = False,  # nothing to hand back: no provider-side defaults decide bots here
     ) -> Outcome:
         state = dict(state or {})
         if state.get(NONCE_KEY) and not state.get("bot_id"):

@@ -97,6 +97,7 @@ def provider_event(event: RecallCalendarEvent, owner_email: str | None) -> Provi
 class RecallCalendarV2Adapter:
     name: ClassVar[str] = "recall-calendar-v2"
     links_calendars: ClassVar[bool] = True
+    sync_interval: float | None = None  # calendar.sync_events webhooks say when to sync
 
     def __init__(self, profile: Profile, spec: AdapterSpec, http: ProviderHttp) -> None:
         if not isinstance(profile.options, RecallCalendarV2Options):
@@ -118,6 +119,7 @@ class RecallCalendarV2Adapter:
         state: ProviderState | None,
         save_state: SaveState,
         now: datetime,
+        released: bool = False,  # nothing to hand back: no provider-side defaults decide bots here
     ) -> Outcome:
         state = dict(state or {})
         linked = event.linked
