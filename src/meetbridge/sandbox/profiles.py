@@ -16,6 +16,7 @@ SANDBOX_RECALL_KEY = "sandbox-recall-api-key"
 SANDBOX_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"meetbridge-sandbox-webhook-secret").decode()
 SANDBOX_BOT_PROFILE = "sandbox-bot"
 SANDBOX_CALENDAR_PROFILE = "sandbox-calendar"
+SANDBOX_PRESET_PROFILE = "sandbox-preset"
 _ENV = {
     "MEETBRIDGE_SANDBOX_RECALL_KEY": SANDBOX_RECALL_KEY,
     "MEETBRIDGE_SANDBOX_WEBHOOK_SECRET": SANDBOX_WEBHOOK_SECRET,
@@ -47,6 +48,17 @@ def sandbox_profiles(gateway_url: str, catalogue: Catalogue) -> dict[str, Profil
                 "microsoft_client_id": "env:MEETBRIDGE_SANDBOX_OAUTH_CLIENT",
                 "microsoft_client_secret": "env:MEETBRIDGE_SANDBOX_OAUTH_SECRET",
                 "oauth_base_url": f"{gateway_url}{RECALL_PATH}/_oauth",
+            },
+            SANDBOX_PRESET_PROFILE: {
+                "adapter": "recall-calendar-v1",
+                "base_url": f"{gateway_url}{RECALL_PATH}",
+                "api_key": "env:MEETBRIDGE_SANDBOX_RECALL_KEY",
+                "google_client_id": "sandbox-oauth-client",
+                "microsoft_client_id": "sandbox-oauth-client",
+                "oauth_base_url": f"{gateway_url}{RECALL_PATH}/_oauth",
+                "sync_interval_seconds": 10,  # a demo shows new meetings quickly
+                # The stand-in has no rate limits to respect.
+                "rate_limits": {"calendar_v1_user": 600, "calendar_v1_meetings": 600},
             },
         }
     }

@@ -252,7 +252,10 @@ class RecallCalendarV1Adapter:
             provider_calendar_id=provider_calendar_id,
             platform=first.platform if first else None,
             email=first.email if first else None,
-            status="connected" if connected else ("disconnected" if user.connections else "connecting"),
+            # Never connected (Recall lists both platforms, unconnected): waiting for the user's consent.
+            status="connected"
+            if connected
+            else ("disconnected" if any(c.email for c in user.connections) else "connecting"),
         )
 
     async def create_calendar(
