@@ -167,6 +167,40 @@ class SyncedEventStore:
             self.on_enqueue()
         return changed
 
+    async def retire_missing(
+        self, link: Link, seen: set[str], start_from: datetime, start_to: datetime
+    ) -> set[str]:
+        """A complete listing of [start_from, start_to) left these out: they were deleted at the provider."""
+        now = utcnow()
+        async with self.database.write() as connection:
+            gone = list(
+                await connection.execute(
+                    sa.select(events.c.pk, events.c.source_id).where(
+                        events.c.link_id == link.id,
+                        events.c.deleted.is_(False),
+                        events.c.start_at >= start_from,
+                        events.c.start_at < start_to,
+                        events.c.source_id.not_in(sorted(seen)),
+                    )
+                )
+            )
+            for row in gone:
+                await connection.execute(
+                    events.update()
+                    .where(events.c.pk == row.pk)
+                    .values(deleted=True, version=events.c.version + 1, updated_at=now)
+                )
+                has_extension = await connection.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(event_extensions)
+                    .where(event_extensions.c.event_pk == row.pk)
+                )
+                if has_extension:
+                    await enqueue(connection, row.pk, now)
+        if gone:
+            self.on_enqueue()
+        return {row.source_id for row in gone}
+
     async def replan_matched(self, link: Link, changed: set[str]) -> int:
         """After a sync: re-plan managed events matched to a changed event, and those still waiting."""
         now = utcnow()

@@ -19,7 +19,7 @@ from meetbridge.db.synced_events import SyncedEventStore
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.recording_rules import RecordRule, RuleDecision, evaluate
 from meetbridge.outbox.reconcile import AdapterFailure
-from meetbridge.providers.base import CalendarLinker, ProviderEvent
+from meetbridge.providers.base import POLL_WINDOW, CalendarLinker, ProviderEvent
 from meetbridge.providers.registry import AdapterRegistry
 
 log = logging.getLogger("meetbridge.sync")
@@ -71,16 +71,26 @@ class SyncRunner:
 
         cursor: datetime | None = None
         changed: set[str] = set()
+        seen: set[str] = set()
+        listed_at = utcnow()
         try:
             async for page in linker.changed_events(
                 link.provider_calendar_id, since=since, owner_email=link.email
             ):
                 changed |= await self.store.apply(link, page, decide, attach=linker.sync_interval is None)
+                seen |= {event.provider_event_id for event in page}
                 newest = max((event.updated_at for event in page), default=None)
                 if newest is not None and (cursor is None or newest > cursor):
                     cursor = newest
         except Exception as exc:
             raise AdapterFailure(adapter_name, exc) from exc
+        if linker.sync_interval is not None:
+            # Inside the listed window with a margin: its edges moved by a few ms while we listed.
+            past, ahead = POLL_WINDOW
+            margin = timedelta(minutes=5)
+            changed |= await self.store.retire_missing(
+                link, seen, listed_at - past + margin, listed_at + ahead - margin
+            )
         await self.links.sync_done(link, cursor=cursor, full=full, sync_from=link.sync_from, error=None)
         if link.status == "connecting" or linker.sync_interval is not None:
             # The calendar.update ending "connecting" may have come before this link was saved (Recall

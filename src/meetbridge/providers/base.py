@@ -7,7 +7,7 @@ recorded last time". It answers with the new record and a status. Only meetbridg
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import msgspec
@@ -114,10 +114,15 @@ class ProviderEvent(msgspec.Struct, frozen=True, kw_only=True):
     provider_decision: RuleDecision | None = None
 
 
+# What a polled provider lists on every sync: events starting from a day back to four weeks ahead.
+POLL_WINDOW = (timedelta(days=1), timedelta(days=28))
+
+
 class CalendarLinker(Protocol):
     """What a calendar adapter does besides ``reconcile``: link, read and unlink provider calendars."""
 
     # Seconds between syncs for providers that send no change webhooks (None: webhooks drive syncs).
+    # A polled provider lists every event in POLL_WINDOW each time, so one missing is gone.
     sync_interval: float | None
 
     async def find_calendar(self, provider_calendar_id: str) -> ProviderCalendar: ...

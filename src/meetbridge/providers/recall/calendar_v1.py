@@ -26,6 +26,7 @@ from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES, Participant, RuleDecision
 from meetbridge.errors import InvalidRequest, ProviderNotFound, ProviderUnavailable
 from meetbridge.providers.base import (
+    POLL_WINDOW,
     EventSnapshot,
     Outcome,
     Preset,
@@ -44,9 +45,6 @@ from meetbridge.providers.recall.calendar_v1_api import (
     CalendarV1Api,
 )
 
-# Recall lists (and records) meetings from a day back to four weeks ahead (reference §4.3, same sync).
-WINDOW_PAST = timedelta(days=1)
-WINDOW_FUTURE = timedelta(days=28)
 POLL_FOR_BOT_SECONDS = 5.0  # first wait for Recall to assign a bot after an override; the worker backs off
 GOOGLE_SCOPES = (
     "https://www.googleapis.com/auth/calendar.events.readonly https://www.googleapis.com/auth/userinfo.email"
@@ -199,6 +197,9 @@ class RecallCalendarV1Adapter:
                     status=ExtensionStatus.SCHEDULED, bot_id=str(state["bot_id"]), provider_state=state
                 )
             meeting = await self.api.get_meeting(user_id, linked.provider_event_id)
+            if meeting.override_should_record is not True:
+                # The state is saved before the override is sent: a refused (429) or lost one is sent again.
+                meeting = await self.api.set_override(user_id, linked.provider_event_id, True)
         else:
             await save_state(wanted)  # the override must be undone if we die right after it
             meeting = await self.api.set_override(user_id, linked.provider_event_id, True)
@@ -273,8 +274,9 @@ class RecallCalendarV1Adapter:
         self, provider_calendar_id: str, *, since: datetime | None, owner_email: str | None
     ) -> AsyncIterator[list[ProviderEvent]]:
         now = datetime.now(UTC)
+        past, ahead = POLL_WINDOW
         meetings = await self.api.list_meetings(
-            provider_calendar_id, start_after=now - WINDOW_PAST, start_before=now + WINDOW_FUTURE
+            provider_calendar_id, start_after=now - past, start_before=now + ahead
         )
         yield [provider_event(meeting) for meeting in meetings]
 
