@@ -181,9 +181,8 @@ class RecallCalendarV1Adapter:
             return Outcome(status=refusal.status, last_error=refusal.message)
         user_id = str(linked.provider_calendar_id)
         if state.get("meeting_id") and state["meeting_id"] != linked.provider_event_id:
-            await self._override(
-                str(state["user_id"]), str(state["meeting_id"]), None
-            )  # matched elsewhere now
+            # Matched to another meeting now: the old one goes back to the preferences.
+            await self._override(str(state["user_id"]), str(state["meeting_id"]), None)
             state = {}
         wanted: ProviderState = {
             "profile_id": self.profile.profile_id,
