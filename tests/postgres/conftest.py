@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
+
+from meetbridge.app import build_gateway
+from meetbridge.config.catalogue import load_catalogue
+from meetbridge.config.profiles import load_config
+from meetbridge.db.migrate import upgrade
+from meetbridge.gateway import Gateway
+from meetbridge.settings import Settings, default_catalogue_dir
+from tests.conftest import Api, in_process_client
 
 SERVER = os.environ.get("MEETBRIDGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -30,3 +39,19 @@ def postgres_url() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def pg_gateway(postgres_url: str, config_file: Path) -> Gateway:
+    await asyncio.to_thread(upgrade, postgres_url)
+    settings = Settings(
+        database_url=postgres_url, config_path=config_file, events_page_size=5, run_worker=False
+    )
+    return build_gateway(settings, load_config(config_file, load_catalogue(default_catalogue_dir())))
+
+
+@pytest.fixture
+async def pg_api(pg_gateway: Gateway) -> AsyncIterator[Api]:
+    _, token = await pg_gateway.applications.create_token("pg-app")
+    async with in_process_client(pg_gateway) as client:
+        yield Api(client=client, token=token, gateway=pg_gateway)

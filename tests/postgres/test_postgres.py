@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from meetbridge.app import build_gateway
-from meetbridge.config.catalogue import load_catalogue
-from meetbridge.config.profiles import load_config
-from meetbridge.db.migrate import upgrade
 from meetbridge.gateway import Gateway
 from meetbridge.outbox.store import JobStore, enqueue
-from meetbridge.settings import Settings, default_catalogue_dir
-from tests.conftest import Api, in_process_client
+from tests.conftest import Api
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def pg_gateway(postgres_url: str, config_file: Path) -> Gateway:
-    await asyncio.to_thread(upgrade, postgres_url)
-    settings = Settings(
-        database_url=postgres_url, config_path=config_file, events_page_size=5, run_worker=False
-    )
-    return build_gateway(settings, load_config(config_file, load_catalogue(default_catalogue_dir())))
-
-
-@pytest.fixture
-async def pg_api(pg_gateway: Gateway) -> AsyncIterator[Api]:
-    _, token = await pg_gateway.applications.create_token("pg-app")
-    async with in_process_client(pg_gateway) as client:
-        yield Api(client=client, token=token, gateway=pg_gateway)
 
 
 async def test_upsert_read_and_delete_round_trip_on_postgres(pg_api: Api) -> None:
