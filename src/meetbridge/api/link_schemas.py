@@ -47,7 +47,7 @@ class LinkRead(msgspec.Struct, kw_only=True):
     calendar_id: str
     profile_id: str
     adapter: str
-    recall_calendar_id: str
+    recall_calendar_id: str  # the Recall calendar (Calendar V2), or the calendar user id (Calendar V1)
     platform: str | None
     email: str | None
     status: Literal["connecting", "connected", "disconnected"]
