@@ -16,7 +16,6 @@ user and their calendar.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any
 
 from litestar import Response, delete, get, patch, post
@@ -34,20 +33,12 @@ from meetbridge.sandbox.calendar_v1_models import (
     SeedMeetingIn,
 )
 from meetbridge.sandbox.calendar_v1_state import CalendarV1Sandbox
-from meetbridge.sandbox.recall_validation import SandboxError
-
-
-async def _answer(status: int, work: Awaitable[Any]) -> Response[Any]:
-    try:
-        content = await work
-    except SandboxError as exc:
-        return Response(content=exc.body, status_code=exc.status, media_type=MediaType.JSON)
-    return Response(content=content, status_code=status, media_type=MediaType.JSON)
+from meetbridge.sandbox.recall_validation import admin_answer
 
 
 @get("/_sandbox/calendar-v1/users", operation_id="sandbox_recall_admin_list_calendar_v1_users")
 async def list_users(calendar_v1: CalendarV1Dep) -> Response[Any]:
-    return await _answer(200, calendar_v1.list_users())
+    return await admin_answer(200, calendar_v1.list_users())
 
 
 @post(
@@ -58,7 +49,7 @@ async def list_users(calendar_v1: CalendarV1Dep) -> Response[Any]:
 async def connect(
     external_id: FromPath[str], data: JSONBody[ConnectionIn], calendar_v1: CalendarV1Dep
 ) -> Response[Any]:
-    return await _answer(200, calendar_v1.admin_connect(external_id, data.platform, data.email))
+    return await admin_answer(200, calendar_v1.admin_connect(external_id, data.platform, data.email))
 
 
 @get(
@@ -66,7 +57,7 @@ async def connect(
     operation_id="sandbox_recall_admin_list_calendar_v1_meetings",
 )
 async def list_meetings(external_id: FromPath[str], calendar_v1: CalendarV1Dep) -> Response[Any]:
-    return await _answer(200, calendar_v1.user_meetings(external_id))
+    return await admin_answer(200, calendar_v1.user_meetings(external_id))
 
 
 @post(
@@ -76,7 +67,7 @@ async def list_meetings(external_id: FromPath[str], calendar_v1: CalendarV1Dep) 
 async def seed_meeting(
     external_id: FromPath[str], data: JSONBody[SeedMeetingIn], calendar_v1: CalendarV1Dep
 ) -> Response[Any]:
-    return await _answer(201, calendar_v1.seed_meeting(external_id, data))
+    return await admin_answer(201, calendar_v1.seed_meeting(external_id, data))
 
 
 @patch(
@@ -86,7 +77,7 @@ async def seed_meeting(
 async def change_meeting(
     meeting_id: FromPath[str], data: JSONBody[ChangeMeetingIn], calendar_v1: CalendarV1Dep
 ) -> Response[Any]:
-    return await _answer(200, calendar_v1.change_meeting(meeting_id, data))
+    return await admin_answer(200, calendar_v1.change_meeting(meeting_id, data))
 
 
 # Declared 200 because Litestar refuses a body type on 204 routes; the 204 is set per response.
@@ -96,7 +87,7 @@ async def change_meeting(
     status_code=200,
 )
 async def delete_meeting(meeting_id: FromPath[str], calendar_v1: CalendarV1Dep) -> Response[Any]:
-    return await _answer(204, calendar_v1.delete_meeting(meeting_id))
+    return await admin_answer(204, calendar_v1.delete_meeting(meeting_id))
 
 
 @post(

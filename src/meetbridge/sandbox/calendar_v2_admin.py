@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any
 
 from litestar import Response, delete, get, patch, post
@@ -27,29 +26,21 @@ from meetbridge.sandbox.calendar_v2_models import (
     SeedEventIn,
 )
 from meetbridge.sandbox.calendar_v2_state import CalendarV2Sandbox
-from meetbridge.sandbox.recall_validation import SandboxError
-
-
-async def _answer(status: int, work: Awaitable[Any]) -> Response[Any]:
-    try:
-        content = await work
-    except SandboxError as exc:
-        return Response(content=exc.body, status_code=exc.status, media_type=MediaType.JSON)
-    return Response(content=content, status_code=status, media_type=MediaType.JSON)
+from meetbridge.sandbox.recall_validation import admin_answer
 
 
 @post("/_sandbox/calendars/{calendar_id:str}/events", operation_id="sandbox_recall_admin_seed_calendar_event")
 async def seed_event(
     calendar_id: FromPath[str], data: JSONBody[SeedEventIn], calendar_v2: CalendarsDep
 ) -> Response[Any]:
-    return await _answer(201, calendar_v2.seed_event(calendar_id, data))
+    return await admin_answer(201, calendar_v2.seed_event(calendar_id, data))
 
 
 @patch("/_sandbox/calendar-events/{event_id:str}", operation_id="sandbox_recall_admin_change_calendar_event")
 async def change_event(
     event_id: FromPath[str], data: JSONBody[ChangeEventIn], calendar_v2: CalendarsDep
 ) -> Response[Any]:
-    return await _answer(200, calendar_v2.change_event(event_id, data))
+    return await admin_answer(200, calendar_v2.change_event(event_id, data))
 
 
 @delete(
@@ -58,14 +49,14 @@ async def change_event(
     status_code=200,
 )
 async def delete_event(event_id: FromPath[str], calendar_v2: CalendarsDep) -> Response[Any]:
-    return await _answer(200, calendar_v2.delete_event(event_id))
+    return await admin_answer(200, calendar_v2.delete_event(event_id))
 
 
 @post("/_sandbox/calendars/{calendar_id:str}/status", operation_id="sandbox_recall_admin_set_calendar_status")
 async def set_status(
     calendar_id: FromPath[str], data: JSONBody[CalendarStatusIn], calendar_v2: CalendarsDep
 ) -> Response[Any]:
-    return await _answer(200, calendar_v2.set_status(calendar_id, data))
+    return await admin_answer(200, calendar_v2.set_status(calendar_id, data))
 
 
 def _config(calendar_v2: CalendarV2Sandbox) -> CalendarV2ConfigOut:

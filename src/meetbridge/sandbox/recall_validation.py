@@ -7,11 +7,14 @@ reference (open question 1): it is what DRF renders and what real clients alread
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from litestar import Response
+from litestar.enums import MediaType
 
 from meetbridge.sandbox.recall_meeting_url import parse_meeting_url
 from meetbridge.sandbox.recall_models import CONFIG_FIELDS, BotIn, Config, MeetingUrl
@@ -33,6 +36,15 @@ class SandboxError(Exception):
         self.status = status
         self.body = body
         self.headers = headers or {}
+
+
+async def admin_answer(status: int, work: Awaitable[Any]) -> Response[Any]:
+    """An admin endpoint's answer: ``work``'s result as JSON, or the SandboxError it raised."""
+    try:
+        content = await work
+    except SandboxError as exc:
+        return Response(content=exc.body, status_code=exc.status, media_type=MediaType.JSON)
+    return Response(content=content, status_code=status, media_type=MediaType.JSON)
 
 
 def field_error(name: str, message: str) -> SandboxError:
