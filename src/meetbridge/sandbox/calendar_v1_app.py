@@ -8,13 +8,11 @@ names: `calendar_v1_auth`, `calendar_v1_user` (user and disconnect), `calendar_v
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, delete, get, post, route
 from litestar.di import NamedDependency
-from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.types import OperationIDCreator
 
@@ -27,9 +25,7 @@ from meetbridge.sandbox.calendar_v1_validation import (
     parse_meeting_update,
     parse_user_update,
 )
-from meetbridge.sandbox.faults import CallRecord
-from meetbridge.sandbox.recall_app import Reply, _called_path, _serve
-from meetbridge.sandbox.recall_validation import SandboxError
+from meetbridge.sandbox.recall_app import Reply, _serve
 
 AnyRequest = Request[Any, Any, Any]
 CalendarV1Dep = NamedDependency[CalendarV1Sandbox]
@@ -41,45 +37,16 @@ UserAction = Callable[[str], Awaitable[Reply]]
 async def _serve_token(
     request: AnyRequest, calendar_v1: CalendarV1Sandbox, endpoint: str, action: UserAction
 ) -> Response[Any]:
-    """`_serve` with the calendar token instead of the API key: auth, then an injected fault if one is
-    queued (state untouched), else the action with the token's user id; logged either way."""
-    recall = calendar_v1.recall
-    recall.ensure_background()
-    reply = Reply(500, {"detail": "A server error occurred."})
-    faulted = False
-    try:
-        try:
-            user_id = calendar_v1.user_for_token(request.headers.get(TOKEN_HEADER))
-        except SandboxError as exc:
-            reply = Reply(exc.status, exc.body, exc.headers)
-        else:
-            fault = recall.faults.take(endpoint)
-            if fault is not None and fault.latency_ms:
-                await asyncio.sleep(fault.latency_ms / 1000)
-            if fault is not None and fault.status is not None:
-                faulted = True
-                reply = Reply(fault.status, fault.response_body(), fault.response_headers())
-            else:
-                try:
-                    reply = await action(user_id)
-                except SandboxError as exc:
-                    reply = Reply(exc.status, exc.body, exc.headers)
-        return Response(
-            content=reply.body, status_code=reply.status, headers=reply.headers, media_type=MediaType.JSON
-        )
-    finally:
-        recall.calls.record(
-            CallRecord(
-                method=request.method,
-                path=_called_path(request),
-                query=request.url.query or "",
-                endpoint=endpoint,
-                status=reply.status,
-                time=recall.clock.now(),
-                faulted=faulted,
-                bot_id=None,
-            )
-        )
+    """`_serve` with the calendar token instead of the API key; the action gets the token's user id."""
+    users: list[str] = []
+
+    def authenticate(request: AnyRequest) -> None:
+        users.append(calendar_v1.user_for_token(request.headers.get(TOKEN_HEADER)))
+
+    async def as_user() -> Reply:
+        return await action(users[0])
+
+    return await _serve(request, calendar_v1.recall, endpoint, as_user, authenticate=authenticate)
 
 
 @post(

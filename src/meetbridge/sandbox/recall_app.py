@@ -31,6 +31,16 @@ class Reply:
 
 
 Action = Callable[[], Awaitable[Reply]]
+# Checks a request's credentials; raises SandboxError (a 401) when they are not good.
+Authenticate = Callable[[AnyRequest], None]
+
+
+def _api_key(sandbox: RecallSandbox) -> Authenticate:
+    def check(request: AnyRequest) -> None:
+        if not sandbox.is_authorized(request.headers.get("authorization")):
+            raise SandboxError(401, {"detail": "Invalid token."}, {"WWW-Authenticate": "Token"})
+
+    return check
 
 
 async def _serve(
@@ -41,14 +51,18 @@ async def _serve(
     *,
     bot_id: str | None = None,
     scheduled_create: bool = False,
+    authenticate: Authenticate | None = None,
 ) -> Response[Any]:
-    """Auth, then an injected fault if one is queued (state untouched), else the real action; logged."""
+    """Auth (the API key unless ``authenticate`` says otherwise), then an injected fault if one is
+    queued (state untouched), else the real action; logged either way."""
     sandbox.ensure_background()
     reply = Reply(500, {"detail": "A server error occurred."})
     faulted = False
     try:
-        if not sandbox.is_authorized(request.headers.get("authorization")):
-            reply = Reply(401, {"detail": "Invalid token."}, {"WWW-Authenticate": "Token"})
+        try:
+            (authenticate or _api_key(sandbox))(request)
+        except SandboxError as exc:
+            reply = Reply(exc.status, exc.body, exc.headers)
         else:
             fault = sandbox.faults.take(endpoint, scheduled_create=scheduled_create)
             if fault is not None and fault.latency_ms:
