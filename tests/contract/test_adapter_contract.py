@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar
 
 import meetbridge.providers
 from meetbridge.config.catalogue import AdapterSpec, Catalogue, load_catalogue
@@ -78,26 +79,54 @@ class Harness:
 HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
 
 
+KEY = "contract-recall-key"
+
+
+def contract_sandbox() -> RecallSandbox:
+    return RecallSandbox(api_keys=[KEY], clock=SandboxClock(start=START, frozen=True))
+
+
+async def undeleted_bots(sandbox: RecallSandbox) -> list[LiveBot]:
+    return [LiveBot(bot.id, bot.join_at) for bot in await sandbox.admin_bots(BotQuery()) if not bot.deleted]
+
+
+@asynccontextmanager
+async def on_sandbox(
+    sandbox: RecallSandbox,
+    app: Litestar,
+    adapter: str,
+    *,
+    live_bots: Callable[[], Awaitable[list[LiveBot]]],
+    prepare: Callable[[EventSnapshot], Awaitable[EventSnapshot]] = as_is,
+    closers: tuple[Callable[[], Awaitable[None]], ...] = (),
+    **options: Any,
+) -> AsyncIterator[Harness]:
+    """A harness for ``adapter`` built through the registry, speaking HTTP to ``app``; closes all after."""
+    profile = {"adapter": adapter, "base_url": "http://recall.sandbox", "api_key": "env:CONTRACT_RECALL_KEY"}
+    config = parse_config(
+        {"profiles": {"int_contract": {**profile, **options}}},
+        CATALOGUE,
+        environ={"CONTRACT_RECALL_KEY": KEY},
+    )
+    registry = AdapterRegistry(CATALOGUE, transport=httpx.ASGITransport(app=app))
+    try:
+        yield Harness(
+            adapter=registry.adapter(config.profiles["int_contract"]),
+            now=sandbox.clock.now,
+            live_bots=live_bots,
+            provider_calls=lambda: len(sandbox.calls.entries()),
+            prepare=prepare,
+        )
+    finally:
+        await registry.aclose()
+        for close in closers:
+            await close()
+        await sandbox.aclose()
+
+
 @asynccontextmanager
 async def recall_bot_harness() -> AsyncIterator[Harness]:
-    key = "contract-recall-key"
-    sandbox = RecallSandbox(api_keys=[key], clock=SandboxClock(start=START, frozen=True))
-    config = parse_config(
-        {
-            "profiles": {
-                "int_contract": {
-                    "adapter": "recall-bot",
-                    "base_url": "http://recall.sandbox",
-                    "api_key": "env:CONTRACT_RECALL_KEY",
-                }
-            }
-        },
-        CATALOGUE,
-        environ={"CONTRACT_RECALL_KEY": key},
-    )
-    registry = AdapterRegistry(
-        CATALOGUE, transport=httpx.ASGITransport(app=create_recall_sandbox_app(sandbox))
-    )
+    sandbox = contract_sandbox()
     gone = TERMINAL_CODES | {"call_ended"}
 
     async def live_bots() -> list[LiveBot]:
@@ -108,16 +137,10 @@ async def recall_bot_harness() -> AsyncIterator[Harness]:
             if not bot.deleted and bot.status_changes[-1].code not in gone
         ]
 
-    try:
-        yield Harness(
-            adapter=registry.adapter(config.profiles["int_contract"]),
-            now=sandbox.clock.now,
-            live_bots=live_bots,
-            provider_calls=lambda: len(sandbox.calls.entries()),
-        )
-    finally:
-        await registry.aclose()
-        await sandbox.aclose()
+    async with on_sandbox(
+        sandbox, create_recall_sandbox_app(sandbox), "recall-bot", live_bots=live_bots
+    ) as made:
+        yield made
 
 
 def google_raw(url: str | None) -> dict[str, Any]:
@@ -126,25 +149,8 @@ def google_raw(url: str | None) -> dict[str, Any]:
 
 @asynccontextmanager
 async def recall_calendar_v2_harness() -> AsyncIterator[Harness]:
-    key = "contract-recall-key"
-    sandbox = RecallSandbox(api_keys=[key], clock=SandboxClock(start=START, frozen=True))
+    sandbox = contract_sandbox()
     calendars = CalendarV2Sandbox(sandbox)
-    config = parse_config(
-        {
-            "profiles": {
-                "int_contract": {
-                    "adapter": "recall-calendar-v2",
-                    "base_url": "http://recall.sandbox",
-                    "api_key": "env:CONTRACT_RECALL_KEY",
-                    "bot_config": {"bot_name": "Contract"},
-                }
-            }
-        },
-        CATALOGUE,
-        environ={"CONTRACT_RECALL_KEY": key},
-    )
-    app = create_recall_sandbox_app(sandbox, calendar_v2=calendars)
-    registry = AdapterRegistry(CATALOGUE, transport=httpx.ASGITransport(app=app))
     owner = "owner@example.com"
     calendar = await calendars.create_calendar(
         NewCalendar("google_calendar", "client", "secret", "refresh-contract", owner)
@@ -173,22 +179,16 @@ async def recall_calendar_v2_harness() -> AsyncIterator[Harness]:
         )
         return msgspec.structs.replace(event, linked=linked)
 
-    async def live_bots() -> list[LiveBot]:
-        bots = await sandbox.admin_bots(BotQuery())
-        return [LiveBot(bot.id, bot.join_at) for bot in bots if not bot.deleted]
-
-    try:
-        yield Harness(
-            adapter=registry.adapter(config.profiles["int_contract"]),
-            now=sandbox.clock.now,
-            live_bots=live_bots,
-            provider_calls=lambda: len(sandbox.calls.entries()),
-            prepare=prepare,
-        )
-    finally:
-        await registry.aclose()
-        await calendars.aclose()
-        await sandbox.aclose()
+    async with on_sandbox(
+        sandbox,
+        create_recall_sandbox_app(sandbox, calendar_v2=calendars),
+        "recall-calendar-v2",
+        live_bots=lambda: undeleted_bots(sandbox),
+        prepare=prepare,
+        closers=(calendars.aclose,),
+        bot_config={"bot_name": "Contract"},
+    ) as made:
+        yield made
 
 
 def zoom_invite(url: str | None) -> ZoomInvite | None:
@@ -198,25 +198,8 @@ def zoom_invite(url: str | None) -> ZoomInvite | None:
 
 @asynccontextmanager
 async def recall_calendar_v1_harness() -> AsyncIterator[Harness]:
-    key = "contract-recall-key"
-    sandbox = RecallSandbox(api_keys=[key], clock=SandboxClock(start=START, frozen=True))
+    sandbox = contract_sandbox()
     calendars = CalendarV1Sandbox(sandbox)
-    config = parse_config(
-        {
-            "profiles": {
-                "int_contract": {
-                    "adapter": "recall-calendar-v1",
-                    "base_url": "http://recall.sandbox",
-                    "api_key": "env:CONTRACT_RECALL_KEY",
-                    "rate_limits": {"calendar_v1_user": 6000, "calendar_v1_meetings": 6000},
-                }
-            }
-        },
-        CATALOGUE,
-        environ={"CONTRACT_RECALL_KEY": key},
-    )
-    app = create_recall_sandbox_app(sandbox, calendar_v1=calendars)
-    registry = AdapterRegistry(CATALOGUE, transport=httpx.ASGITransport(app=app))
     user, owner = "contract-user", "owner@example.com"
     await calendars.admin_connect(user, "google", owner)
     copies: dict[int, str] = {}  # meetbridge event pk -> the Recall meeting id
@@ -241,22 +224,16 @@ async def recall_calendar_v1_harness() -> AsyncIterator[Harness]:
         )
         return msgspec.structs.replace(event, linked=linked)
 
-    async def live_bots() -> list[LiveBot]:
-        bots = await sandbox.admin_bots(BotQuery())
-        return [LiveBot(bot.id, bot.join_at) for bot in bots if not bot.deleted]
-
-    try:
-        yield Harness(
-            adapter=registry.adapter(config.profiles["int_contract"]),
-            now=sandbox.clock.now,
-            live_bots=live_bots,
-            provider_calls=lambda: len(sandbox.calls.entries()),
-            prepare=prepare,
-        )
-    finally:
-        await registry.aclose()
-        await calendars.aclose()
-        await sandbox.aclose()
+    async with on_sandbox(
+        sandbox,
+        create_recall_sandbox_app(sandbox, calendar_v1=calendars),
+        "recall-calendar-v1",
+        live_bots=lambda: undeleted_bots(sandbox),
+        prepare=prepare,
+        closers=(calendars.aclose,),
+        rate_limits={"calendar_v1_user": 6000, "calendar_v1_meetings": 6000},
+    ) as made:
+        yield made
 
 
 HARNESSES = [
