@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.calendar_app import CalendarApp
 from tests.e2e.recall import API_KEY, ENV_KEY, ENV_SECRET, SandboxProcess, wire
 from tests.e2e.server import ServerProcess, wait_until
 
@@ -44,29 +45,18 @@ def attendee(email: str, status: str = "accepted", *, self_: bool = False) -> Js
     return found
 
 
-class V2Gateway:
+class V2Gateway(CalendarApp):
     def __init__(self, server: ServerProcess, sandbox: SandboxProcess) -> None:
-        self.server = server
-        self.sandbox = sandbox
-        self.client = httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {server.token()}"}, timeout=30
-        )
+        super().__init__(server, sandbox)
         self.recall = httpx.Client(
             base_url=sandbox.url, headers={"Authorization": f"Token {API_KEY}"}, timeout=30
         )
-        self.database = server.workdir / "meetbridge.db"
 
     def close(self) -> None:
-        self.client.close()
+        super().close()
         self.recall.close()
 
     # --- the app's side --------------------------------------------------------------------------
-
-    def calendar(self, name: str = "work") -> str:
-        response = self.client.post("/v1/calendars", json={"name": name})
-        assert response.status_code == 200, response.text
-        calendar_id: str = response.json()["calendar"]["calendar_id"]
-        return calendar_id
 
     def link(self, calendar_id: str, profile_id: str, body: Json, *, expect: int = 201) -> Json:
         response = self.client.put(f"/v1/calendars/{calendar_id}/links/{profile_id}", json=body)
@@ -80,39 +70,11 @@ class V2Gateway:
         found: Json = response.json()["link"]
         return found
 
-    def events(self, calendar_id: str) -> list[Json]:
-        params = {"calendar_ids[]": calendar_id, "include_managed": "true", "include_deleted": "true"}
-        found: list[Json] = []
-        url: str | None = "/v1/events"
-        while url is not None:
-            response = self.client.get(url, params=params if url == "/v1/events" else None)
-            assert response.status_code == 200, response.text
-            body = response.json()
-            found += body["events"]
-            url = body["pages"].get("next_page")
-        return found
-
     def external(self, calendar_id: str, summary: str) -> Json:
         [found] = [
             e for e in self.events(calendar_id) if e["summary"] == summary and e.get("event_id") is None
         ]
         return found
-
-    def by_uid(self, calendar_id: str, event_uid: str) -> Json:
-        response = self.client.get(f"/v1/calendars/{calendar_id}/events/by-uid/{event_uid}")
-        assert response.status_code == 200, response.text
-        found: Json = response.json()["event"]
-        return found
-
-    def managed(self, calendar_id: str, event_id: str) -> Json:
-        response = self.client.get(f"/v1/calendars/{calendar_id}/events/{event_id}")
-        assert response.status_code == 200, response.text
-        found: Json = response.json()["event"]
-        return found
-
-    def upsert(self, calendar_id: str, body: Json) -> None:
-        response = self.client.post(f"/v1/calendars/{calendar_id}/events", json=body)
-        assert response.status_code == 202, response.text
 
     # --- the user's calendar (Recall's side) ------------------------------------------------------
 
