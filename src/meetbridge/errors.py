@@ -16,6 +16,7 @@
           ├── ProviderUnavailable(retry_after)   transient: network, 5xx, 409, 429, 507
           ├── ProviderRejected(status, code)     permanent: the provider refused the request
           ├── ProviderAuthExpired                credentials must be refreshed before a retry
+          │    └── ProviderAuthRevoked           ... and cannot be: the user must link again
           └── ProviderNotFound                   the provider object is gone
 """
 
@@ -108,6 +109,13 @@ class ProviderRejected(ProviderError):
 
 class ProviderAuthExpired(ProviderError):
     """The provider no longer accepts our credentials; refresh them, then retry once."""
+
+
+class ProviderAuthRevoked(ProviderAuthExpired):
+    """The provider refused to refresh a linked user's credentials (OAuth ``invalid_grant``).
+
+    Retrying cannot help: the link is disconnected until the user links again.
+    """
 
 
 class ProviderNotFound(ProviderError):

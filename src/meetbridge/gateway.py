@@ -11,6 +11,7 @@ from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
 from meetbridge.db.links import LinkRepository
+from meetbridge.forwarding import ForwardingLinks
 from meetbridge.outbox.reconcile import Reconciler
 from meetbridge.outbox.store import EVENT, SYNC, JobStore
 from meetbridge.outbox.sync import SyncRunner
@@ -29,6 +30,7 @@ class Gateway:
     calendars: CalendarRepository = field(init=False)
     events: EventRepository = field(init=False)
     links: LinkRepository = field(init=False)
+    forwarding: ForwardingLinks = field(init=False)
     registry: AdapterRegistry = field(init=False)
     jobs: JobStore = field(init=False)
 
@@ -37,6 +39,7 @@ class Gateway:
         self.calendars = CalendarRepository(self.database)
         self.events = EventRepository(self.database)
         self.links = LinkRepository(self.database)
+        self.forwarding = ForwardingLinks(self.database, self.config, self.links)
         self.registry = AdapterRegistry(self.catalogue)
         self.jobs = JobStore(self.database)
 
@@ -51,7 +54,14 @@ class Gateway:
             concurrency=self.settings.worker_concurrency,
         )
         # Every repository that enqueues in this process wakes the worker once its transaction commits.
-        for source in (self.events, self.links, reconciler.links, sync.links, sync.store):
+        for source in (
+            self.events,
+            self.links,
+            reconciler.links,
+            sync.links,
+            sync.store,
+            sync.forwarding.events,
+        ):
             source.on_enqueue = worker.wake
         return worker
 

@@ -24,8 +24,9 @@ from meetbridge.errors import (
     UpstreamFailed,
     UpstreamUnavailable,
 )
+from meetbridge.forward_links import ForwardLinkRequest, link_forwarding, unlink_forwarding
 from meetbridge.gateway import Gateway
-from meetbridge.providers.base import CalendarLinker, PresetLinker, ProviderCalendar
+from meetbridge.providers.base import CalendarLinker, EventForwarder, PresetLinker, ProviderCalendar
 from meetbridge.providers.registry import auth_headers
 
 
@@ -38,7 +39,7 @@ def calendar_profile(gateway: Gateway, profile_id: str) -> tuple[Profile, Calend
             "profile_id", "unknown_profile", f"profile {profile_id!r} is not configured (known: {known})"
         )
     adapter = gateway.registry.adapter(profile)
-    if not adapter.links_calendars:
+    if not adapter.links_calendars and not isinstance(adapter, EventForwarder):
         raise InvalidRequest.single(
             "profile_id",
             "not_a_calendar_profile",
@@ -82,10 +83,37 @@ async def link_calendar(
     series: list[str] | None,
     user_id: str | None = None,
     preferences: Mapping[str, Any] | None = None,
+    forward_fields: Mapping[str, Any] | None = None,
+    base_url: str = "",
 ) -> tuple[Link, bool]:
     await gateway.calendars.get(application_id, calendar_id)
     profile, linker = calendar_profile(gateway, profile_id)
     existing = await gateway.links.find(calendar_id, profile_id)
+    calendar_fields = {"user_id": user_id, "preferences": preferences}
+    forward_fields = forward_fields or {}
+    if isinstance(linker, EventForwarder):
+        _refuse(
+            {
+                **calendar_fields,
+                "recall_calendar_id": recall_calendar_id,
+                "platform": platform,
+                "oauth_refresh_token": refresh_token,
+                "oauth_email": email,
+                "record": record,
+                "series": series,
+            },
+            profile,
+        )
+        return await link_forwarding(
+            gateway,
+            profile,
+            linker,
+            calendar_id,
+            existing,
+            forward_request(forward_fields),
+            base_url=base_url,
+        )
+    _refuse(forward_fields, profile)
     v2_fields = {
         "recall_calendar_id": recall_calendar_id,
         "platform": platform,
@@ -97,7 +125,7 @@ async def link_calendar(
     if isinstance(linker, PresetLinker):
         _refuse(v2_fields, profile)
         return await _link_preset_user(gateway, profile, linker, calendar_id, existing, user_id, preferences)
-    _refuse({"user_id": user_id, "preferences": preferences}, profile)
+    _refuse(calendar_fields, profile)
     if recall_calendar_id is not None and (platform is not None or refresh_token is not None):
         raise InvalidRequest.single(
             "recall_calendar_id", "conflict", "give recall_calendar_id or OAuth credentials, not both"
@@ -137,6 +165,24 @@ async def link_calendar(
         series=series if series is not None else (existing.series if existing else []),
     )
     return await gateway.links.save(calendar_id, profile_id, calendar, rules)
+
+
+def forward_request(fields: Mapping[str, Any]) -> ForwardLinkRequest:
+    """A forwarding link's fields, each one missing named."""
+    required = ("cronofy_calendar_id", "access_token", "refresh_token")
+    missing = {
+        name: [("errors.required", f"{name} is required to link a Cronofy calendar")]
+        for name in required
+        if fields.get(name) is None
+    }
+    if missing:
+        raise InvalidRequest(missing)
+    return ForwardLinkRequest(
+        provider_calendar_id=fields["cronofy_calendar_id"],
+        access_token=fields["access_token"],
+        refresh_token=fields["refresh_token"],
+        expires_in=fields.get("expires_in"),
+    )
 
 
 def _refuse(given: Mapping[str, object], profile: Profile) -> None:
@@ -223,6 +269,8 @@ async def unlink_calendar(
     if profile is None:
         raise NotFound(f"profile {profile_id} is no longer configured; meetbridge cannot reach its calendar")
     _, linker = calendar_profile(gateway, profile_id)
+    if isinstance(linker, EventForwarder):
+        return link, await unlink_forwarding(gateway, link, profile, gateway.registry.adapter(profile))
     async with provider_errors(profile, "profile_id"):
         # Deleting the Recall calendar removes the bots scheduled from it (reference §4.1).
         await linker.delete_calendar(link.provider_calendar_id)

@@ -15,7 +15,7 @@ import uvicorn
 
 from meetbridge.app import build_gateway, create_app
 from meetbridge.config.catalogue import load_catalogue
-from meetbridge.config.profiles import GatewayConfig, load_config
+from meetbridge.config.profiles import GatewayConfig, load_config, sealing_problems
 from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
@@ -38,7 +38,7 @@ def load_checked_config(settings: Settings) -> GatewayConfig:
     """The profiles file, validated, with every profile's adapter available in this build."""
     catalogue = load_catalogue(settings.catalogue_dir)
     config = load_config(settings.config_path, catalogue)
-    problems = availability_problems(config.profiles.values(), catalogue)
+    problems = availability_problems(config.profiles.values(), catalogue) + sealing_problems(config)
     if problems:
         raise ConfigError(problems)
     return config

@@ -7,11 +7,12 @@ the calls it received.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import inspect
 import pkgutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,14 @@ from meetbridge.config.profiles import parse_config
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.domain.meeting_urls import parse_meeting_url
 from meetbridge.errors import ConfigError
-from meetbridge.providers.base import Adapter, EventSnapshot, LinkedEvent, Outcome, ProviderState
+from meetbridge.providers.base import (
+    Adapter,
+    EventSnapshot,
+    ForwardTarget,
+    LinkedEvent,
+    Outcome,
+    ProviderState,
+)
 from meetbridge.providers.recall.calendar_v1 import invite_url
 from meetbridge.providers.recall.calendar_v1_api import CalendarMeeting
 from meetbridge.providers.registry import AdapterRegistry, load_factory
@@ -36,6 +44,7 @@ from meetbridge.sandbox.calendar_v1_models import ChangeMeetingIn, SeedMeetingIn
 from meetbridge.sandbox.calendar_v1_state import CalendarV1Sandbox
 from meetbridge.sandbox.calendar_v2_models import ChangeEventIn, SeedEventIn
 from meetbridge.sandbox.calendar_v2_validation import NewCalendar
+from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, create_cronofy_sandbox_app
 from meetbridge.sandbox.recall import (
     CalendarV2Sandbox,
     RecallSandbox,
@@ -74,6 +83,11 @@ class Harness:
     # Calendar adapters act on the provider's copy of the event: make the user's calendar say what
     # the snapshot says (as a sync would have seen it) and hand the adapter the linked event.
     prepare: Callable[[EventSnapshot], Awaitable[EventSnapshot]] = as_is
+    # Forwarding adapters learn the bot id after the call (the link's read-back): the run reconciles
+    # once more after each call, as the read-back's re-plan does.
+    reports_later: bool = False
+    # ... and their copy of the event outlives a cancelled bot (a later delete removes it).
+    keeps_copy: bool = False
 
 
 HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
@@ -99,14 +113,16 @@ async def on_sandbox(
     live_bots: Callable[[], Awaitable[list[LiveBot]]],
     prepare: Callable[[EventSnapshot], Awaitable[EventSnapshot]] = as_is,
     closers: tuple[Callable[[], Awaitable[None]], ...] = (),
+    provider_calls: Callable[[], int] | None = None,
+    profile: dict[str, Any] | None = None,
     **options: Any,
 ) -> AsyncIterator[Harness]:
     """A harness for ``adapter`` built through the registry, speaking HTTP to ``app``; closes all after."""
-    profile = {"adapter": adapter, "base_url": "http://recall.sandbox", "api_key": "env:CONTRACT_RECALL_KEY"}
+    profile = profile or {"base_url": "http://recall.sandbox", "api_key": "env:CONTRACT_RECALL_KEY"}
     config = parse_config(
-        {"profiles": {"int_contract": {**profile, **options}}},
+        {"profiles": {"int_contract": {"adapter": adapter, **profile, **options}}},
         CATALOGUE,
-        environ={"CONTRACT_RECALL_KEY": KEY},
+        environ={"CONTRACT_RECALL_KEY": KEY, **CRONOFY_ENV},
     )
     registry = AdapterRegistry(CATALOGUE, transport=httpx.ASGITransport(app=app))
     try:
@@ -114,7 +130,7 @@ async def on_sandbox(
             adapter=registry.adapter(config.profiles["int_contract"]),
             now=sandbox.clock.now,
             live_bots=live_bots,
-            provider_calls=lambda: len(sandbox.calls.entries()),
+            provider_calls=provider_calls or (lambda: len(sandbox.calls.entries())),
             prepare=prepare,
         )
     finally:
@@ -236,10 +252,89 @@ async def recall_calendar_v1_harness() -> AsyncIterator[Harness]:
         yield made
 
 
+CRONOFY_ENV = {"CONTRACT_CRONOFY_ID": "contract-client", "CONTRACT_CRONOFY_SECRET": "contract-secret"}
+
+
+def cronofy_fields(event: EventSnapshot) -> dict[str, Any]:
+    """The stored fields an app's upsert would have left for this snapshot."""
+
+    def wire(moment: datetime) -> str:
+        return moment.date().isoformat() if event.all_day else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    fields: dict[str, Any] = {
+        "summary": event.summary,
+        "start": wire(event.start_at),
+        "end": wire(event.end_at),
+        "tzid": "Etc/UTC",
+    }
+    if event.meeting_url:
+        fields["conferencing"] = {"profile_id": "explicit", "join_url": event.meeting_url}
+    return fields
+
+
+@asynccontextmanager
+async def cronofy_harness() -> AsyncIterator[Harness]:
+    recall = contract_sandbox()
+    cronofy = CronofySandbox(
+        client_id=CRONOFY_ENV["CONTRACT_CRONOFY_ID"],
+        client_secret=CRONOFY_ENV["CONTRACT_CRONOFY_SECRET"],
+        recall=recall,
+        clock=recall.clock,
+    )
+    access_token, refresh_token = cronofy.add_account(calendar_ids=["cal_upstream"])
+    credentials: dict[str, Any] = {
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "expires_at": (recall.clock.now() + timedelta(hours=1)).isoformat(),
+    }
+
+    async def save(new: Mapping[str, Any]) -> None:
+        credentials.update(new)
+
+    async def load() -> Mapping[str, Any]:
+        return credentials
+
+    async def prepare(event: EventSnapshot) -> EventSnapshot:
+        # What the link's read-back would have recorded: the bot Cronofy shows on the event now.
+        shown = [
+            e.bot_id for e in await cronofy.admin_events() if e.event_id == "contract-1" and not e.deleted
+        ]
+        target = ForwardTarget(
+            link_id=1,
+            generation="g1",
+            provider_calendar_id="cal_upstream",
+            credentials=dict(credentials),
+            save_credentials=save,
+            load_credentials=load,
+            reported_bot_id=shown[0] if shown else None,
+        )
+        return msgspec.structs.replace(
+            event, event_id="contract-1", fields=cronofy_fields(event), forward=target
+        )
+
+    async with on_sandbox(
+        recall,
+        create_cronofy_sandbox_app(cronofy),
+        "cronofy",
+        live_bots=lambda: undeleted_bots(recall),
+        prepare=prepare,
+        closers=(cronofy.aclose,),
+        provider_calls=lambda: len(cronofy.calls.entries()),
+        profile={
+            "base_url": "http://cronofy.sandbox",
+            "client_id": "env:CONTRACT_CRONOFY_ID",
+            "client_secret": "env:CONTRACT_CRONOFY_SECRET",
+            "upstream_profile_id": DEFAULT_RECALL_PROFILE,
+        },
+    ) as made:
+        yield dataclasses.replace(made, reports_later=True, keeps_copy=True)
+
+
 HARNESSES = [
     pytest.param(recall_bot_harness, id="recall-bot"),
     pytest.param(recall_calendar_v2_harness, id="recall-calendar-v2"),
     pytest.param(recall_calendar_v1_harness, id="recall-calendar-v1"),
+    pytest.param(cronofy_harness, id="cronofy"),
 ]
 
 
@@ -259,6 +354,12 @@ class Run:
         self.state = state or None
 
     async def reconcile(self, event: EventSnapshot, *, want_bot: bool = True) -> Outcome:
+        outcome = await self._once(event, want_bot)
+        if self.harness.reports_later:
+            outcome = await self._once(event, want_bot)
+        return outcome
+
+    async def _once(self, event: EventSnapshot, want_bot: bool) -> Outcome:
         event = await self.harness.prepare(event)
         outcome = await self.harness.adapter.reconcile(
             event, want_bot=want_bot, state=self.state, save_state=self.save, now=self.harness.now()
@@ -367,11 +468,13 @@ async def test_a_bot_no_longer_wanted_is_removed_at_the_provider(
 
     assert await harness.live_bots() == []
     assert outcome.bot_id is None
-    assert outcome.provider_state is None
+    # A forwarded copy stays upstream (without its bot) until the event is deleted.
+    kept = harness.keeps_copy and not overrides.get("deleted")
+    assert (outcome.provider_state is not None) == kept
     if overrides.get("meeting_url", ZOOM) is None:
         assert outcome.status == ExtensionStatus.FAILED
     else:
-        assert outcome == Outcome(status=ExtensionStatus.CANCELLED, provider_state=None)
+        assert (outcome.status, outcome.last_error) == (ExtensionStatus.CANCELLED, None)
 
 
 async def test_cancel_then_want_again_makes_one_new_bot(harness: Harness) -> None:
@@ -422,7 +525,7 @@ async def test_an_all_day_event_fails_without_calling_the_provider(harness: Harn
 # --- catalogue ⇄ code ----------------------------------------------------------------------------
 
 # Catalogue entries whose code arrives with later issues. When one lands, this set must shrink.
-NOT_IMPLEMENTED_YET = {"cronofy"}
+NOT_IMPLEMENTED_YET: set[str] = set()
 
 
 def module_exists(dotted: str) -> bool:

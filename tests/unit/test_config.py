@@ -426,17 +426,20 @@ def test_check_config_accepts_a_valid_file(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_check_config_refuses_a_profile_whose_adapter_this_build_cannot_run(tmp_path: Path) -> None:
-    # The cronofy adapter's configuration is known (issue 2), its implementation lands later (issue 6):
-    # until then an operator learns it at start-up, not from a worker failing on every event.
+def test_check_config_refuses_a_cronofy_profile_without_a_secret_key_to_seal_its_tokens(
+    tmp_path: Path,
+) -> None:
     path = write(tmp_path, toml(RECALL_BOT, CRONOFY.replace("[profiles.p]", "[profiles.c]")))
 
-    result = check_config("--config", str(path))
+    refused = check_config("--config", str(path), env={**ENV, "MEETBRIDGE_SECRET_KEY": ""})
+    accepted = check_config("--config", str(path))
 
-    assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [
-        "profile c: adapter: cronofy is not available in this version of meetbridge yet"
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().splitlines() == [
+        "profile c: cronofy links keep OAuth tokens encrypted with [server] secret_key; set it "
+        '(secret_key = "env:...", or MEETBRIDGE_SECRET_KEY)'
     ]
+    assert accepted.exit_code == 0, accepted.output
 
 
 def test_check_config_prints_every_problem_on_its_own_line_and_exits_2(tmp_path: Path) -> None:

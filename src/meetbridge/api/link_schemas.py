@@ -41,13 +41,20 @@ class LinkUpsert(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # recall-calendar-v1 links: the stable Recall calendar user id, and Recall's preferences.
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | UnsetType = UNSET
     preferences: PresetPreferences | UnsetType = UNSET
+    # cronofy links: the Cronofy calendar events are forwarded to, and the user's OAuth tokens for it
+    # (stored encrypted, never returned). Linking again with new tokens reconnects the link.
+    cronofy_calendar_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | UnsetType = UNSET
+    access_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | UnsetType = UNSET
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | UnsetType = UNSET
+    expires_in: Annotated[int, msgspec.Meta(ge=0, le=31_536_000)] | UnsetType = UNSET  # seconds
 
 
 class LinkRead(msgspec.Struct, kw_only=True):
     calendar_id: str
     profile_id: str
     adapter: str
-    recall_calendar_id: str  # the Recall calendar (Calendar V2), or the calendar user id (Calendar V1)
+    # The Recall calendar (Calendar V2), or the calendar user id (Calendar V1); None for cronofy links.
+    recall_calendar_id: str | None
     platform: str | None
     email: str | None
     status: Literal["connecting", "connected", "disconnected"]
@@ -59,6 +66,7 @@ class LinkRead(msgspec.Struct, kw_only=True):
     created: str
     updated: str
     preset: PresetRead | None = None  # recall-calendar-v1 links
+    cronofy_calendar_id: str | None = None  # cronofy links: where events are forwarded
 
 
 class ConnectionRead(msgspec.Struct, kw_only=True):
@@ -82,8 +90,9 @@ class LinkResponse(msgspec.Struct):
 class LinkDeleted(msgspec.Struct, kw_only=True):
     calendar_id: str
     profile_id: str
-    recall_calendar_id: str
+    recall_calendar_id: str | None
     cancelled_extensions: int  # extensions that acted for this link, now cancelled
+    cronofy_calendar_id: str | None = None
 
 
 class DisconnectRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -34,7 +34,7 @@ from meetbridge.linking import (
     provider_errors,
     unlink_calendar,
 )
-from meetbridge.providers.base import PresetLinker
+from meetbridge.providers.base import EventForwarder, PresetLinker
 from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
 from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
 
@@ -45,13 +45,20 @@ UPSTREAM = {
 }
 
 
+def _forwards(gateway: Gateway, link: Link) -> bool:
+    profile = gateway.config.profiles.get(link.profile_id)
+    return profile is not None and isinstance(gateway.registry.adapter(profile), EventForwarder)
+
+
 async def link_read(gateway: Gateway, link: Link) -> LinkRead:
     profile = gateway.config.profiles.get(link.profile_id)
+    forwards = _forwards(gateway, link)
     return LinkRead(
         calendar_id=link.calendar_id,
         profile_id=link.profile_id,
         adapter=profile.adapter if profile else "unknown",
-        recall_calendar_id=link.provider_calendar_id,
+        recall_calendar_id=None if forwards else link.provider_calendar_id,
+        cronofy_calendar_id=link.provider_calendar_id if forwards else None,
         platform=link.platform,
         email=link.email,
         status=link.status,  # type: ignore[arg-type]  # the column only holds the provider's three statuses
@@ -113,6 +120,7 @@ class LinksController(Controller):
     )
     async def link_calendar(
         self,
+        request: Request[Any, Any, Any],
         calendar_id: FromPath[str],
         profile_id: FromPath[str],
         data: JSONBody[LinkUpsert],
@@ -135,6 +143,13 @@ class LinksController(Controller):
             series=given(data.series),
             user_id=given(data.user_id),
             preferences=msgspec.to_builtins(data.preferences) if data.preferences else None,
+            forward_fields={
+                "cronofy_calendar_id": given(data.cronofy_calendar_id),
+                "access_token": given(data.access_token),
+                "refresh_token": given(data.refresh_token),
+                "expires_in": data.expires_in if isinstance(data.expires_in, int) else None,
+            },
+            base_url=gateway.public_url or str(request.base_url),
         )
         return Response(LinkResponse(await link_read(gateway, link)), status_code=201 if created else 200)
 
@@ -164,10 +179,12 @@ class LinksController(Controller):
         gateway: NamedDependency[Gateway],
     ) -> LinkDeleted:
         link, cancelled = await unlink_calendar(gateway, application_id, calendar_id, profile_id)
+        forwards = _forwards(gateway, link)
         return LinkDeleted(
             calendar_id=calendar_id,
             profile_id=profile_id,
-            recall_calendar_id=link.provider_calendar_id,
+            recall_calendar_id=None if forwards else link.provider_calendar_id,
+            cronofy_calendar_id=link.provider_calendar_id if forwards else None,
             cancelled_extensions=cancelled,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -13,9 +14,19 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
 from meetbridge.api.schemas import ErrorBody, Health
+from meetbridge.config.options import CronofyOptions
 from meetbridge.errors import InvalidRequest, NotAuthenticated, NotFound
+from meetbridge.forward_links import request_read_back
 from meetbridge.gateway import Gateway
 from meetbridge.linking import refresh_status, request_sync
+from meetbridge.providers.cronofy.push import (
+    ChangePush,
+    OtherPush,
+    PushPayloadError,
+    PushVerificationError,
+    parse_cronofy_push,
+    verify_cronofy_push,
+)
 from meetbridge.providers.recall.webhooks import (
     BotStatusEvent,
     CalendarSyncEvent,
@@ -27,6 +38,7 @@ from meetbridge.providers.recall.webhooks import (
 )
 
 _SEEN_SECONDS = 600.0
+log = logging.getLogger("meetbridge.webhooks")
 
 
 class SeenMessages:
@@ -95,4 +107,38 @@ class WebhooksController(Controller):
             await request_sync(gateway, profile_id, event.calendar_id, _instant(event.last_updated_ts))
         elif isinstance(event, CalendarUpdateEvent):
             await refresh_status(gateway, profile_id, event.calendar_id)
+        return Health(status="ok")
+
+    @post(
+        "/cronofy/{profile_id:str}",
+        operation_id="cronofy_push_notification",
+        status_code=200,
+        security=[],
+        responses={
+            401: ResponseSpec(data_container=ErrorBody, description="Cronofy-HMAC-SHA256 missing or wrong")
+        },
+        summary="Cronofy push notification receiver (a change reads the forwarded events' bot ids back)",
+    )
+    async def cronofy_push(
+        self, request: Request[Any, Any, Any], profile_id: FromPath[str], gateway: NamedDependency[Gateway]
+    ) -> Health:
+        profile = gateway.config.profiles.get(profile_id)
+        if profile is None or not isinstance(profile.options, CronofyOptions):
+            raise NotFound(f"profile {profile_id} does not receive Cronofy push notifications")
+        body = await request.body()
+        try:
+            verify_cronofy_push(profile.options.client_secret.reveal(), request.headers, body)
+        except PushVerificationError as exc:
+            raise NotAuthenticated(f"push notification rejected: {exc}") from None
+        try:
+            push = parse_cronofy_push(body)
+        except PushPayloadError as exc:
+            raise InvalidRequest.single("body", "invalid", str(exc)) from None
+        if isinstance(push, ChangePush):
+            read = await request_read_back(gateway, profile, push.channel_id, push.changes_since)
+            return Health(status="ok" if read else "no link on this channel")
+        if isinstance(push, OtherPush):
+            log.info(
+                "cronofy push %r on channel %s for profile %s ignored", push.type, push.channel_id, profile_id
+            )
         return Health(status="ok")

@@ -126,6 +126,9 @@ class CronofyOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
     client_id: Secret
     client_secret: Secret
     upstream_profile_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    # The slow poll that catches bot ids whose push notification never arrived (default: the
+    # catalogue's poll_interval_seconds).
+    poll_interval_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     refused_keys: ClassVar[dict[str, str]] = {
         "region": "a cronofy profile names its region as data_center (us, de, uk, au, ca, sg)"
     }

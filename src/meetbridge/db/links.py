@@ -7,7 +7,7 @@ earliest still owed, so none is skipped); one sync job per link coalesces a burs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,8 @@ class Link(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    credentials: str | None = None  # sealed (config/sealing.py): forwarding links only
+    channel_id: str | None = None  # the provider's push channel: forwarding links only
 
 
 class LinkRules(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,10 +80,16 @@ async def events_acting_for(connection: AsyncConnection, link: Link) -> list[int
     return [row.pk for row in await connection.execute(query)]
 
 
-async def _status_changed(connection: AsyncConnection, link: Link, status: str, now: datetime) -> bool:
-    """Re-plan the events acting for a link whose calendar changed status; True if any were."""
+async def _status_changed(
+    connection: AsyncConnection, link: Link, status: str, now: datetime, *, forget_bots: bool = True
+) -> bool:
+    """Re-plan the events acting for a link whose calendar changed status; True if any were.
+
+    ``forget_bots``: on reconnecting, the records of what was made are dropped (Recall calendars);
+    a forwarding link keeps them, since its forwarded copies are still upstream.
+    """
     pks = await events_acting_for(connection, link)
-    if pks and link.status == "disconnected" and status != "disconnected":
+    if pks and forget_bots and link.status == "disconnected" and status != "disconnected":
         # A disconnected calendar may have lost its bots at Recall: schedule them again (Add Bot
         # with the same key hands back a bot that survived).
         await connection.execute(
@@ -145,12 +153,36 @@ class LinkRepository:
             )
             return [_link(row) for row in rows]
 
+    async def on_channel(self, profile_id: str, channel_id: str) -> list[Link]:
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                sa.select(calendar_links).where(
+                    calendar_links.c.profile_id == profile_id, calendar_links.c.channel_id == channel_id
+                )
+            )
+            return [_link(row) for row in rows]
+
+    async def acting_for(self, link: Link) -> list[int]:
+        async with self.database.read() as connection:
+            return await events_acting_for(connection, link)
+
     async def save(
-        self, calendar_id: str, profile_id: str, calendar: ProviderCalendar, rules: LinkRules
+        self,
+        calendar_id: str,
+        profile_id: str,
+        calendar: ProviderCalendar,
+        rules: LinkRules,
+        *,
+        forwarding: Mapping[str, Any] | None = None,
     ) -> tuple[Link, bool]:
-        """Create or update the link; (link, created). A new target or new rules owe a full sync."""
+        """Create or update the link; (link, created). A new target or new rules owe a full sync.
+
+        ``forwarding``: a forwarding link's sealed ``credentials`` and ``channel_id``; it also owes
+        a sync on every save (new credentials may read what the old ones could not).
+        """
         now = utcnow()
         values: dict[str, Any] = {
+            **(forwarding or {}),
             "provider_calendar_id": calendar.provider_calendar_id,
             "platform": calendar.platform,
             "email": calendar.email,
@@ -194,7 +226,10 @@ class LinkRepository:
                     calendar_links.update().where(calendar_links.c.id == link_id).values(**values)
                 )
                 if before.status != calendar.status:
-                    replanned = await _status_changed(connection, before, calendar.status, now)
+                    replanned = await _status_changed(
+                        connection, before, calendar.status, now, forget_bots=forwarding is None
+                    )
+                resync = resync or forwarding is not None
             if resync:
                 await enqueue_job(connection, SYNC, link_id, now)
             saved = _link(
@@ -230,7 +265,9 @@ class LinkRepository:
         async with self.database.write() as connection:
             await enqueue_job(connection, SYNC, link.id, at)
 
-    async def set_status(self, link: Link, status: str, detail: str | None) -> bool:
+    async def set_status(
+        self, link: Link, status: str, detail: str | None, *, forget_bots: bool = True
+    ) -> bool:
         """Record the provider calendar's status; on a change, re-plan the events acting for it."""
         if (status, detail) == (link.status, link.status_detail):
             return False
@@ -241,7 +278,7 @@ class LinkRepository:
                 .where(calendar_links.c.id == link.id)
                 .values(status=status, status_detail=detail, updated_at=now)
             )
-            replanned = await _status_changed(connection, link, status, now)
+            replanned = await _status_changed(connection, link, status, now, forget_bots=forget_bots)
         if replanned:
             self.on_enqueue()
         return True

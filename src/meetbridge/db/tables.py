@@ -119,6 +119,9 @@ event_extensions = sa.Table(
     sa.Column("target_id", sa.String(64), nullable=True, index=True),
     # The app removed the extension outright: see ExtensionState.released.
     sa.Column("released", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Forwarding adapters (Cronofy): the bot id the upstream service last reported for the event.
+    # Written by the sync that reads it back, never by the reconciler, so neither overwrites the other.
+    sa.Column("reported_bot_id", sa.String(64), nullable=True),
 )
 
 # A meetbridge calendar linked, under one profile, to a calendar at the provider (Recall Calendar V2).
@@ -142,6 +145,10 @@ calendar_links = sa.Table(
     sa.Column("full_sync", sa.Boolean, nullable=False),
     sa.Column("last_synced_at", UTCDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # Forwarding adapters (Cronofy): the user's OAuth tokens, sealed (config/sealing.py), and the push
+    # channel that reports changes.
+    sa.Column("credentials", sa.Text, nullable=True),
+    sa.Column("channel_id", sa.String(128), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("calendar_id", "profile_id"),

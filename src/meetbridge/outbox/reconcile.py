@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.config.profiles import GatewayConfig, Profile
+from meetbridge.config.sealing import SealError
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository, StoredEvent
 from meetbridge.db.links import LinkRepository
@@ -22,8 +23,17 @@ from meetbridge.db.matching import find_target
 from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
+from meetbridge.errors import ProviderAuthRevoked
+from meetbridge.forwarding import ForwardingLinks, forwarder_of
 from meetbridge.outbox.store import enqueue
-from meetbridge.providers.base import EventSnapshot, LinkedEvent, Outcome, PresetLinker, ProviderState
+from meetbridge.providers.base import (
+    EventSnapshot,
+    ForwardTarget,
+    LinkedEvent,
+    Outcome,
+    PresetLinker,
+    ProviderState,
+)
 from meetbridge.providers.registry import AdapterRegistry
 
 
@@ -49,6 +59,8 @@ def snapshot(event: StoredEvent) -> EventSnapshot:
         end_at=event.end_at,
         all_day=len(fields.get("start", "")) == 10,
         meeting_url=meeting_url_of(fields),
+        event_id=event.event_id,
+        fields=fields,
     )
 
 
@@ -83,6 +95,14 @@ async def _replan_sharers(
         await enqueue(connection, pk, now)
 
 
+def _relink_message(calendar_id: str, profile_id: str, detail: str | None) -> str:
+    reason = f": {detail}" if detail else ""
+    return (
+        f"the link of calendar {calendar_id} for profile {profile_id} is disconnected{reason}; "
+        f"PUT /v1/calendars/{calendar_id}/links/{profile_id} again with new access_token and refresh_token"
+    )
+
+
 def owner_profile_id(state: ProviderState | None) -> str | None:
     """The profile under which the provider objects in ``state`` were made."""
     if not state:
@@ -98,6 +118,7 @@ class Reconciler:
         self.registry = registry
         self.events = EventRepository(database)
         self.links = LinkRepository(database)
+        self.forwarding = ForwardingLinks(database, config, self.links)
 
     async def run(self, event_pk: int) -> None:
         event = await self.events.get_by_pk(event_pk)
@@ -114,6 +135,7 @@ class Reconciler:
         wanted = extension.profile_id if extension.profile_id != NO_PROFILE and not event.deleted else None
         if owner is not None and owner != wanted:
             # The bot belongs to another profile (or none is wanted): its own adapter cancels it.
+            # Moving to another profile, a forwarded copy goes too: the other mechanism takes over.
             cancelled = await self._call(
                 owner,
                 event,
@@ -121,6 +143,7 @@ class Reconciler:
                 want_bot=False,
                 state=state,
                 released=extension.released and wanted is None,
+                drop_copy=wanted is not None,
             )
             if wanted is None or cancelled.provider_state:
                 return cancelled
@@ -157,12 +180,19 @@ class Reconciler:
         want_bot: bool,
         state: ProviderState | None,
         released: bool = False,
+        drop_copy: bool = False,
     ) -> Outcome:
         profile: Profile | None = self.config.profiles.get(profile_id)
         if profile is None:
             message = f"profile {profile_id!r} is no longer configured; meetbridge cannot reach its bot"
             return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
         adapter = self.registry.adapter(profile)
+        forwarder = forwarder_of(adapter)
+        if forwarder is not None:
+            target = await self._forward_target(event, profile_id, state)
+            if isinstance(target, Outcome):
+                return target
+            event = msgspec.structs.replace(event, forward=target, deleted=event.deleted or drop_copy)
         if adapter.links_calendars and (want_bot or isinstance(adapter, PresetLinker)):
             linked = await self._linked(event, profile_id, state)
             if isinstance(linked, Outcome):
@@ -178,8 +208,47 @@ class Reconciler:
             return await adapter.reconcile(
                 event, want_bot=want_bot, state=state, save_state=save_state, now=utcnow(), released=released
             )
+        except ProviderAuthRevoked as exc:
+            if forwarder is None:
+                raise AdapterFailure(profile.adapter, exc) from exc
+            # Retrying cannot help: the link is disconnected (its events say so) until made again.
+            link = await self.links.find(event.calendar_id, profile_id)
+            if link is not None:
+                await self.links.set_status(link, "disconnected", str(exc), forget_bots=False)
+            message = _relink_message(event.calendar_id, profile_id, str(exc))
+            return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
         except Exception as exc:
             raise AdapterFailure(profile.adapter, exc) from exc
+
+    async def _forward_target(
+        self, event: EventSnapshot, profile_id: str, state: ProviderState | None
+    ) -> ForwardTarget | Outcome:
+        """Where a forwarding adapter copies the event, or why it cannot (kept records stay)."""
+
+        def failed(message: str) -> Outcome:
+            return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
+
+        link = await self.links.find(event.calendar_id, profile_id)
+        if link is None:
+            return failed(
+                f"calendar {event.calendar_id} is not linked for profile {profile_id}: PUT "
+                f"/v1/calendars/{event.calendar_id}/links/{profile_id} with cronofy_calendar_id, "
+                "access_token and refresh_token first"
+            )
+        if link.status == "disconnected":
+            return failed(_relink_message(event.calendar_id, profile_id, link.status_detail))
+        try:
+            return await self.forwarding.target(
+                link, reported_bot_id=await self.forwarding.events.reported_bot_id(event.pk)
+            )
+        except SealError:
+            return failed(
+                _relink_message(
+                    event.calendar_id,
+                    profile_id,
+                    "its stored credentials cannot be opened with this [server] secret_key (was it changed?)",
+                )
+            )
 
     async def _linked(
         self, event: EventSnapshot, profile_id: str, state: ProviderState | None

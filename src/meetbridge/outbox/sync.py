@@ -13,13 +13,16 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from meetbridge.config.profiles import GatewayConfig
+from meetbridge.config.sealing import SealError
 from meetbridge.db.database import Database
 from meetbridge.db.links import Link, LinkRepository
 from meetbridge.db.synced_events import SyncedEventStore
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.recording_rules import RecordRule, RuleDecision, evaluate
+from meetbridge.errors import ProviderAuthRevoked
+from meetbridge.forwarding import ForwardingLinks, forwarder_of
 from meetbridge.outbox.reconcile import AdapterFailure
-from meetbridge.providers.base import POLL_WINDOW, CalendarLinker, ProviderEvent
+from meetbridge.providers.base import POLL_WINDOW, CalendarLinker, EventForwarder, ProviderEvent
 from meetbridge.providers.registry import AdapterRegistry
 
 log = logging.getLogger("meetbridge.sync")
@@ -31,6 +34,7 @@ class SyncRunner:
         self.registry = registry
         self.links = LinkRepository(database)
         self.store = SyncedEventStore(database)
+        self.forwarding = ForwardingLinks(database, config, self.links)
 
     def linker(self, link: Link) -> tuple[str, CalendarLinker] | None:
         profile = self.config.profiles.get(link.profile_id)
@@ -45,6 +49,11 @@ class SyncRunner:
         link = await self.links.by_id(subject)
         if link is None:
             return  # unlinked meanwhile
+        profile = self.config.profiles.get(link.profile_id)
+        forwarder = forwarder_of(self.registry.adapter(profile)) if profile else None
+        if profile is not None and forwarder is not None:
+            await self._read_back(link, profile.adapter, forwarder)
+            return
         found = self.linker(link)
         if found is None:
             await self.links.note_error(
@@ -111,6 +120,49 @@ class SyncRunner:
             link.provider_calendar_id,
             "full" if full else "incremental",
             len(changed),
+            replanned,
+        )
+
+    async def _read_back(self, link: Link, adapter_name: str, forwarder: EventForwarder) -> None:
+        """Forwarding links: read the bot ids upstream reports for events changed since the last
+        read (push notifications ask for one; a slow poll catches the ones never delivered)."""
+        if link.status == "disconnected":
+            return  # nothing can be read until the link is made again (which asks for a sync)
+        # The next poll is booked first: a notification arriving while this one reads makes the
+        # job due again, rather than being pushed back to the poll by it.
+        await self.links.schedule_sync(link, utcnow() + timedelta(seconds=forwarder.poll_interval))
+        marks = [mark for mark in (link.sync_from, link.sync_cursor) if mark is not None]
+        full = link.full_sync or not marks
+        try:
+            target = await self.forwarding.target(link)
+        except SealError:
+            await self.links.set_status(
+                link,
+                "disconnected",
+                "stored credentials cannot be opened (changed secret_key?)",
+                forget_bots=False,
+            )
+            return
+        cursor: datetime | None = None
+        replanned = 0
+        try:
+            async for page in forwarder.reported_bots(target, since=None if full else min(marks)):
+                replanned += await self.forwarding.events.record_reports(link, page)
+                newest = max((r.updated_at for r in page if r.updated_at is not None), default=None)
+                if newest is not None and (cursor is None or newest > cursor):
+                    cursor = newest
+        except ProviderAuthRevoked as exc:
+            await self.links.set_status(link, "disconnected", str(exc), forget_bots=False)
+            return
+        except Exception as exc:
+            raise AdapterFailure(adapter_name, exc) from exc
+        await self.links.sync_done(link, cursor=cursor, full=full, sync_from=link.sync_from, error=None)
+        log.info(
+            "link %s (%s → %s): %s read-back, %d events re-planned",
+            link.id,
+            link.calendar_id,
+            link.provider_calendar_id,
+            "full" if full else "incremental",
             replanned,
         )
 

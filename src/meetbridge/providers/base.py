@@ -7,6 +7,7 @@ recorded last time". It answers with the new record and a status. Only meetbridg
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -34,6 +35,29 @@ class LinkedEvent(msgspec.Struct, frozen=True, kw_only=True):
     bot_id: str | None = None  # the provider's bot on the event, where the provider reports one
 
 
+@dataclass(frozen=True, kw_only=True, repr=False)
+class ForwardTarget:
+    """Forwarding adapters: the linked upstream calendar an event is copied to, and its credentials.
+
+    Credentials are the adapter's own record (OAuth tokens), opened from storage for this job;
+    ``save_credentials`` stores rotated ones at once, ``load_credentials`` reads the stored ones back
+    (another process may have rotated them). ``generation`` changes each time the link is made
+    again with new credentials. ``reported_bot_id`` is the bot the upstream service last reported
+    for this event, as read back by the link's sync.
+    """
+
+    link_id: int | None  # None while a link request checks credentials not stored yet
+    generation: str
+    provider_calendar_id: str
+    credentials: Mapping[str, Any]
+    save_credentials: Callable[[Mapping[str, Any]], Awaitable[None]]
+    load_credentials: Callable[[], Awaitable[Mapping[str, Any] | None]]
+    reported_bot_id: str | None = None
+
+    def __repr__(self) -> str:  # credentials must never reach a log through a repr
+        return f"ForwardTarget(link_id={self.link_id}, calendar={self.provider_calendar_id!r})"
+
+
 class EventSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """What an adapter may know of a meetbridge event (read once per job)."""
 
@@ -48,6 +72,9 @@ class EventSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     all_day: bool
     meeting_url: str | None  # the normalised joinable link found in the event, if any
     linked: LinkedEvent | None = None  # set for calendar adapters when a provider event matches
+    event_id: str | None = None  # the app's own id (managed events)
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)  # the stored Cronofy-shaped fields
+    forward: ForwardTarget | None = None  # set for forwarding adapters: where the event is copied
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -181,3 +208,45 @@ class PresetLinker(Protocol):
     async def connect_url(
         self, user_id: str, platform: str, *, success_url: str | None, error_url: str | None
     ) -> str: ...
+
+
+class ReportedBot(msgspec.Struct, frozen=True, kw_only=True):
+    """What an upstream service says of one forwarded event's bot (None: it has none)."""
+
+    event_id: str
+    bot_id: str | None
+    updated_at: datetime | None
+
+
+class ForwardedCalendar(msgspec.Struct, frozen=True, kw_only=True):
+    """An upstream calendar a link forwards to, as checked when linking."""
+
+    provider_calendar_id: str
+    provider_name: str | None  # the calendar service behind it (google, exchange...)
+    profile_name: str | None  # the account's name there (usually the mailbox)
+    channel_id: str | None  # the push channel that reports its changes
+
+
+@runtime_checkable
+class EventForwarder(Protocol):
+    """Adapters that copy meetbridge events to an upstream calendar service which makes the bots
+    (Cronofy); ``reconcile`` gets ``event.forward``. Bot ids come back through the link's sync:
+    change notifications ask for one, and ``poll_interval`` seconds after each comes the next."""
+
+    poll_interval: float
+
+    async def open_link(
+        self, target: ForwardTarget, *, callback_url: str, previous_channel_id: str | None
+    ) -> ForwardedCalendar:
+        """Check the calendar can be written with these credentials; open its push channel."""
+        ...
+
+    async def close_link(self, target: ForwardTarget, channel_id: str | None) -> None:
+        """Close the push channel (gone already is fine)."""
+        ...
+
+    def reported_bots(
+        self, target: ForwardTarget, *, since: datetime | None
+    ) -> AsyncIterator[list[ReportedBot]]:
+        """Pages of forwarded events changed at or after ``since`` (all when None), with their bots."""
+        ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Response, delete, get, post
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
@@ -90,6 +91,20 @@ async def revoke_account(
     return Response(content=b"", status_code=204)
 
 
+@post(
+    "/_sandbox/accounts/{account_id:str}/reauthorize",
+    operation_id="sandbox_cronofy_admin_reauthorize_account",
+    status_code=200,
+)
+async def reauthorize_account(account_id: FromPath[str], cronofy_sandbox: SandboxDep) -> Response[Any]:
+    """The user links the account again: it is live once more, with new access and refresh tokens."""
+    try:
+        account = await cronofy_sandbox.reauthorize(account_id)
+    except KeyError:
+        return Response(content={"detail": "Not found."}, status_code=404, media_type=MediaType.JSON)
+    return Response(content=msgspec.to_builtins(account), status_code=200, media_type=MediaType.JSON)
+
+
 @get("/_sandbox/events", operation_id="sandbox_cronofy_admin_list_events")
 async def list_events(cronofy_sandbox: SandboxDep) -> list[AdminEventOut]:
     cronofy_sandbox.ensure_background()
@@ -147,6 +162,7 @@ ADMIN_HANDLERS = [
     list_accounts,
     add_account,
     revoke_account,
+    reauthorize_account,
     list_events,
     get_push,
     suppress_push,

@@ -125,6 +125,12 @@ class TokenBook:
         if access_tokens:
             account.revoked = True
 
+    def reauthorize(self, account_id: str, now: datetime) -> tuple[str, str]:
+        """The user consents again (after a revoke): new access and refresh tokens, same account."""
+        account = self.accounts[account_id]
+        account.revoked = False
+        return self._issue_access(account, now), self._rotate_refresh(account)
+
     def revoke_token(self, token: str) -> None:
         """`/oauth/token/revoke`: either kind of token; unknown ones are fine (RFC 7009 §2.2)."""
         if token in self._refresh:

@@ -394,6 +394,18 @@ class CronofySandbox:
         async with self._lock:
             self.tokens.revoke_account(account_id, access_tokens=access_tokens)
 
+    async def reauthorize(self, account_id: str) -> NewAccountOut:
+        """Raises KeyError for an unknown account."""
+        async with self._lock:
+            access_token, refresh_token = self.tokens.reauthorize(account_id, self.clock.now())
+            account = self.tokens.accounts[account_id]
+            return NewAccountOut(
+                account_id=account.id,
+                calendar_ids=list(account.calendar_ids),
+                access_token=access_token,
+                refresh_token=refresh_token,
+            )
+
     async def admin_events(self) -> list[AdminEventOut]:
         async with self._lock:
             self._reveal(self.clock.now())

@@ -38,7 +38,13 @@ from urllib.parse import quote, urlencode
 import httpx
 import msgspec
 
-from meetbridge.errors import ProviderAuthExpired, ProviderNotFound, ProviderRejected, ProviderUnavailable
+from meetbridge.errors import (
+    ProviderAuthExpired,
+    ProviderAuthRevoked,
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from meetbridge.providers.http import ProviderHttp
 
 ENDPOINT = "api"  # the catalogue's one Cronofy limit (per application), token calls included
@@ -49,11 +55,8 @@ ACCEPTED = frozenset({202})
 _EXPLAINED = frozenset({403, 404, 422})
 
 
-class CronofyAuthRevoked(ProviderAuthExpired):
-    """The refresh token was refused (``invalid_grant``): the user must link the account again.
-
-    A ProviderAuthExpired, but refreshing cannot help; callers should mark the link disconnected.
-    """
+class CronofyAuthRevoked(ProviderAuthRevoked):
+    """The refresh token was refused (``invalid_grant``): the user must link the account again."""
 
 
 class CronofyInvalid(ProviderRejected):
@@ -190,7 +193,10 @@ class CronofyApi:
     """One linked Cronofy account over the application's shared, paced ProviderHttp.
 
     ``save_tokens`` persists rotated tokens; it is awaited before they are used and may raise (the
-    call then fails and the next one saves again). ``clock`` is injectable for expiry tests.
+    call then fails and the next one saves again). ``reload_tokens`` reads the saved tokens back:
+    another process (or an earlier client of the same link) may have rotated them, and refreshing
+    with a refresh token that is already dead would read as ``invalid_grant``. ``clock`` is
+    injectable for expiry tests.
     """
 
     def __init__(
@@ -201,6 +207,7 @@ class CronofyApi:
         client_secret: str,
         tokens: CronofyTokens,
         save_tokens: Callable[[CronofyTokens], Awaitable[None]],
+        reload_tokens: Callable[[], Awaitable[CronofyTokens | None]] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.http = http
@@ -209,6 +216,7 @@ class CronofyApi:
         self._tokens = tokens
         self._pending: CronofyTokens | None = None  # refreshed, not saved yet: never used
         self._save_tokens = save_tokens
+        self._reload_tokens = reload_tokens
         self._clock = clock
         self._lock = asyncio.Lock()
 
@@ -391,8 +399,18 @@ class CronofyApi:
             await self._save_tokens(self._pending)
             self._tokens, self._pending = self._pending, None
 
+    async def _rotated_elsewhere(self) -> bool:
+        """Adopt saved tokens that differ from ours (rotated by someone else); True if adopted."""
+        saved = await self._reload_tokens() if self._reload_tokens is not None else None
+        if saved is None or saved.refresh_token == self._tokens.refresh_token:
+            return False
+        self._tokens = saved
+        return True
+
     async def _refresh(self) -> None:
         """Refresh (the lock is held): rotate, save, and only then use."""
+        if await self._rotated_elsewhere() and self._usable(self._tokens):
+            return
         asked_at = self._clock()  # before the call, so expiry errs early, never late
         body = {
             "grant_type": "refresh_token",
@@ -404,7 +422,10 @@ class CronofyApi:
             ENDPOINT, "POST", TOKEN_PATH, json=body, ok=frozenset({200, 400, 401})
         )
         if response.status_code != 200:
-            raise self._token_refused(response)
+            refused = self._token_refused(response)
+            if isinstance(refused, CronofyAuthRevoked) and await self._rotated_elsewhere():
+                return  # we lost a race with another refresher; its tokens are the live ones
+            raise refused
         answer = self.http.decode(response, _TokenAnswer)
         self._pending = CronofyTokens(
             access_token=answer.access_token,

@@ -1,0 +1,174 @@
+"""Linking a calendar to an upstream calendar that makes the bots itself (Cronofy): link, unlink,
+and the push notifications that ask for a read-back.
+
+As with Recall calendars, provider calls happen in the request and their failures name the field
+the caller can fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import msgspec
+
+from meetbridge.config.profiles import Profile
+from meetbridge.config.sealing import SealError
+from meetbridge.db.links import PROVIDER, Link, LinkRules
+from meetbridge.db.tables import utcnow
+from meetbridge.errors import (
+    InvalidRequest,
+    ProviderAuthExpired,
+    ProviderAuthRevoked,
+    ProviderError,
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderUnavailable,
+    UpstreamFailed,
+    UpstreamUnavailable,
+)
+from meetbridge.forwarding import NewCredentials, callback_url
+from meetbridge.gateway import Gateway
+from meetbridge.outbox.reconcile import owner_profile_id, snapshot
+from meetbridge.providers.base import Adapter, EventForwarder, ForwardTarget, ProviderCalendar, ProviderState
+
+log = logging.getLogger("meetbridge.forwarding")
+
+
+class ForwardLinkRequest(msgspec.Struct, frozen=True, kw_only=True):
+    provider_calendar_id: str
+    access_token: str
+    refresh_token: str
+    expires_in: int | None
+
+    def __repr__(self) -> str:  # the tokens must not reach a log
+        return f"ForwardLinkRequest(provider_calendar_id={self.provider_calendar_id!r})"
+
+
+@asynccontextmanager
+async def forward_errors(profile: Profile) -> AsyncIterator[None]:
+    """Upstream failures during a link request, as errors naming the field to fix."""
+    try:
+        yield
+    except ProviderAuthRevoked as exc:
+        raise InvalidRequest.single("refresh_token", "rejected", str(exc)) from None
+    except ProviderAuthExpired:
+        raise InvalidRequest.single(
+            "access_token", "rejected", "Cronofy refused the access token, also after refreshing it"
+        ) from None
+    except ProviderNotFound as exc:
+        raise InvalidRequest.single("cronofy_calendar_id", "not_found", str(exc)) from None
+    except ProviderRejected as exc:
+        field = "access_token" if exc.status == 403 else "cronofy_calendar_id"
+        raise InvalidRequest.single(field, "rejected", str(exc)) from None
+    except ProviderUnavailable as exc:
+        raise UpstreamUnavailable(f"{profile.adapter} is unavailable, try again: {exc}") from None
+    except ProviderError as exc:
+        raise UpstreamFailed(str(exc)) from None
+
+
+async def link_forwarding(
+    gateway: Gateway,
+    profile: Profile,
+    forwarder: EventForwarder,
+    calendar_id: str,
+    existing: Link | None,
+    request: ForwardLinkRequest,
+    *,
+    base_url: str,
+) -> tuple[Link, bool]:
+    """Check the credentials reach the calendar, open its push channel, store the link.
+
+    Linking again with the same calendar replaces the credentials (after a disconnect, say); another
+    calendar needs a DELETE first, since the forwarded copies live in the first one.
+    """
+    upstream_id = request.provider_calendar_id
+    if existing is not None and existing.provider_calendar_id != upstream_id:
+        raise InvalidRequest.single(
+            "cronofy_calendar_id",
+            "conflict",
+            f"this calendar is linked to Cronofy calendar {existing.provider_calendar_id} for profile "
+            f"{profile.profile_id}; DELETE the link first to link another (its forwarded events go with it)",
+        )
+    others = await gateway.links.by_provider_calendar([profile.profile_id], upstream_id)
+    if any(other.calendar_id != calendar_id for other in others):
+        raise InvalidRequest.single(
+            "cronofy_calendar_id",
+            "duplicate",
+            f"Cronofy calendar {upstream_id} is already linked to another calendar for profile "
+            f"{profile.profile_id}; their event ids would collide there",
+        )
+    credentials = NewCredentials(request.access_token, request.refresh_token, request.expires_in)
+    async with forward_errors(profile):
+        calendar = await forwarder.open_link(
+            credentials.target(upstream_id),
+            callback_url=callback_url(base_url, profile),
+            previous_channel_id=existing.channel_id if existing else None,
+        )
+    stored = gateway.forwarding.seal(credentials.generation, credentials.current)
+    link, created = await gateway.links.save(
+        calendar_id,
+        profile.profile_id,
+        ProviderCalendar(
+            provider_calendar_id=upstream_id,
+            platform=calendar.provider_name,
+            email=calendar.profile_name,
+            status="connected",
+        ),
+        LinkRules(),
+        forwarding={"credentials": stored, "channel_id": calendar.channel_id},
+    )
+    return link, created
+
+
+async def unlink_forwarding(gateway: Gateway, link: Link, profile: Profile, adapter: Adapter) -> int:
+    """Cancel the bots upstream (forwarded copies stay, with ``none``), close the channel, unlink.
+
+    Credentials that no longer work cannot cancel anything; the link is removed all the same.
+    """
+    forwarder = adapter if isinstance(adapter, EventForwarder) else None
+    try:
+        target = await gateway.forwarding.target(link)
+    except SealError:
+        target = None
+    if forwarder is not None and target is not None:
+        try:
+            async with forward_errors(profile):
+                await _cancel_forwarded(gateway, link, adapter, target)
+                await forwarder.close_link(target, link.channel_id)
+        except InvalidRequest as exc:
+            log.warning("unlinking link %s without cancelling upstream: %s", link.id, exc)
+    return await gateway.links.delete(link)
+
+
+async def _cancel_forwarded(gateway: Gateway, link: Link, adapter: Adapter, target: ForwardTarget) -> None:
+    async def keep(_: ProviderState) -> None:
+        return None  # the link and its records are about to go
+
+    for pk in await gateway.links.acting_for(link):
+        event = await gateway.events.get_by_pk(pk)
+        extension = next((e for e in event.extensions if e.provider == PROVIDER), None) if event else None
+        if (
+            event is None
+            or extension is None
+            or owner_profile_id(extension.provider_state) != link.profile_id
+        ):
+            continue
+        view = msgspec.structs.replace(snapshot(event), forward=target)
+        await adapter.reconcile(
+            view, want_bot=False, state=extension.provider_state, save_state=keep, now=utcnow()
+        )
+
+
+async def request_read_back(
+    gateway: Gateway, profile: Profile, channel_id: str | None, since: datetime | None
+) -> int:
+    """A change notification: read the bot ids back for the links on that channel."""
+    if channel_id is None:
+        return 0
+    links = await gateway.links.on_channel(profile.profile_id, channel_id)
+    for link in links:
+        await gateway.links.request_sync(link, since)
+    return len(links)
