@@ -57,6 +57,7 @@ class Forwarding:
     recall: RecallSandbox
     access_token: str
     refresh_token: str
+    start: datetime  # every upsert's: an "unchanged" upsert must not move by a second boundary
 
     @property
     def gateway(self) -> Any:
@@ -82,7 +83,7 @@ class Forwarding:
         return calendar_id
 
     async def upsert(self, calendar_id: str, event_id: str, **changes: Any) -> int:
-        start = self.recall.clock.now().replace(microsecond=0) + timedelta(days=1)
+        start = self.start
         body: dict[str, Any] = {
             "event_id": event_id,
             "summary": "Forwarded",
@@ -153,8 +154,14 @@ async def forwarding(
     access_token, refresh_token = cronofy.add_account(calendar_ids=[UPSTREAM])
     _, token = await gateway.applications.create_token("forwarding")
     async with in_process_client(gateway) as client:
+        start = clock.now().replace(microsecond=0) + timedelta(days=1)
         yield Forwarding(
-            Api(client=client, token=token, gateway=gateway), cronofy, recall, access_token, refresh_token
+            Api(client=client, token=token, gateway=gateway),
+            cronofy,
+            recall,
+            access_token,
+            refresh_token,
+            start,
         )
     await cronofy.aclose()
     await recall.aclose()

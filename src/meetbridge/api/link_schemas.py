@@ -87,12 +87,12 @@ class LinkResponse(msgspec.Struct):
     link: LinkRead
 
 
-class LinkDeleted(msgspec.Struct, kw_only=True):
+class LinkDeleted(msgspec.Struct, kw_only=True, omit_defaults=True):
     calendar_id: str
     profile_id: str
     recall_calendar_id: str | None
     cancelled_extensions: int  # extensions that acted for this link, now cancelled
-    cronofy_calendar_id: str | None = None
+    cronofy_calendar_id: str | None = None  # cronofy links only
 
 
 class DisconnectRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
