@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from meetbridge.config.live import LiveConfig, live
 from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.config.sealing import PROVIDER_TOKENS, SealError, seal_json, unseal_json
 from meetbridge.db.database import Database
@@ -42,10 +43,14 @@ def split_sealed(stored: str | None) -> tuple[str, str] | None:
 class ForwardingLinks:
     """Opens and stores a forwarding link's credentials; the one place that holds the secret key."""
 
-    def __init__(self, database: Database, config: GatewayConfig, links: LinkRepository) -> None:
-        self.config = config
+    def __init__(self, database: Database, config: GatewayConfig | LiveConfig, links: LinkRepository) -> None:
+        self.live = live(config)
         self.links = links
         self.events = ForwardedEvents(database)
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.live.current
 
     def _secret_key(self) -> str:
         secret = self.config.server.secret_key

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from meetbridge.config.catalogue import Catalogue
+from meetbridge.config.live import LiveConfig
 from meetbridge.config.profiles import GatewayConfig
 from meetbridge.db.applications import ApplicationRepository
 from meetbridge.db.calendars import CalendarRepository
@@ -20,33 +19,35 @@ from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
 
 
-@dataclass
 class Gateway:
-    settings: Settings
-    catalogue: Catalogue
-    config: GatewayConfig
-    database: Database
-    applications: ApplicationRepository = field(init=False)
-    calendars: CalendarRepository = field(init=False)
-    events: EventRepository = field(init=False)
-    links: LinkRepository = field(init=False)
-    forwarding: ForwardingLinks = field(init=False)
-    registry: AdapterRegistry = field(init=False)
-    jobs: JobStore = field(init=False)
+    def __init__(
+        self, *, settings: Settings, catalogue: Catalogue, config: GatewayConfig, database: Database
+    ) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self.live = LiveConfig(config)
+        self.database = database
+        self.applications = ApplicationRepository(database)
+        self.calendars = CalendarRepository(database)
+        self.events = EventRepository(database)
+        self.links = LinkRepository(database)
+        self.forwarding = ForwardingLinks(database, self.live, self.links)
+        self.registry = AdapterRegistry(catalogue)
+        self.jobs = JobStore(database)
 
-    def __post_init__(self) -> None:
-        self.applications = ApplicationRepository(self.database)
-        self.calendars = CalendarRepository(self.database)
-        self.events = EventRepository(self.database)
-        self.links = LinkRepository(self.database)
-        self.forwarding = ForwardingLinks(self.database, self.config, self.links)
-        self.registry = AdapterRegistry(self.catalogue)
-        self.jobs = JobStore(self.database)
+    @property
+    def config(self) -> GatewayConfig:
+        """The configuration now; ``apply_config`` swaps it (reload)."""
+        return self.live.current
+
+    async def apply_config(self, config: GatewayConfig) -> None:
+        """Act on a new, already validated configuration from now on (``meetbridge reload``)."""
+        self.live.replace(config)
 
     def worker(self) -> Worker:
         """A worker for this gateway; in-process upserts wake it."""
-        reconciler = Reconciler(self.database, self.config, self.registry)
-        sync = SyncRunner(self.database, self.config, self.registry)
+        reconciler = Reconciler(self.database, self.live, self.registry)
+        sync = SyncRunner(self.database, self.live, self.registry)
         worker = Worker(
             self.jobs,
             {EVENT: reconciler, SYNC: sync},

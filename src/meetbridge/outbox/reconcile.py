@@ -14,6 +14,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meetbridge.config.live import LiveConfig, live
 from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.config.sealing import SealError
 from meetbridge.db.database import Database
@@ -112,13 +113,19 @@ def owner_profile_id(state: ProviderState | None) -> str | None:
 
 
 class Reconciler:
-    def __init__(self, database: Database, config: GatewayConfig, registry: AdapterRegistry) -> None:
+    def __init__(
+        self, database: Database, config: GatewayConfig | LiveConfig, registry: AdapterRegistry
+    ) -> None:
         self.database = database
-        self.config = config
+        self.live = live(config)
         self.registry = registry
         self.events = EventRepository(database)
         self.links = LinkRepository(database)
         self.forwarding = ForwardingLinks(database, config, self.links)
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.live.current
 
     async def run(self, event_pk: int) -> None:
         event = await self.events.get_by_pk(event_pk)

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import cast
 
+from meetbridge.config.live import LiveConfig, live
 from meetbridge.config.profiles import GatewayConfig
 from meetbridge.config.sealing import SealError
 from meetbridge.db.database import Database
@@ -29,12 +30,18 @@ log = logging.getLogger("meetbridge.sync")
 
 
 class SyncRunner:
-    def __init__(self, database: Database, config: GatewayConfig, registry: AdapterRegistry) -> None:
-        self.config = config
+    def __init__(
+        self, database: Database, config: GatewayConfig | LiveConfig, registry: AdapterRegistry
+    ) -> None:
+        self.live = live(config)
         self.registry = registry
         self.links = LinkRepository(database)
         self.store = SyncedEventStore(database)
         self.forwarding = ForwardingLinks(database, config, self.links)
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.live.current
 
     def linker(self, link: Link) -> tuple[str, CalendarLinker] | None:
         profile = self.config.profiles.get(link.profile_id)
