@@ -21,9 +21,12 @@ from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
 from meetbridge.gateway import Gateway
 from meetbridge.providers.registry import availability_problems
+from meetbridge.sandbox.cronofy import cronofy_sandbox_router
 from meetbridge.sandbox.profiles import (
+    CRONOFY_PATH,
     RECALL_PATH,
     SANDBOX_BOT_PROFILE,
+    cronofy_sandbox,
     recall_sandbox,
     sandbox_profiles,
 )
@@ -105,10 +108,15 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
             )
         config = msgspec.structs.replace(config, profiles=profiles, server=server)
         recall = recall_sandbox(local_url)
+        cronofy = cronofy_sandbox(recall)  # its bots are made in the Recall stand-in above
         app_options = {
-            "extra_routes": [recall_sandbox_router(recall, path_prefix=RECALL_PATH)],
-            "on_startup": [recall.ensure_background],
-            "on_shutdown": [recall.aclose],
+            "extra_routes": [
+                recall_sandbox_router(recall, path_prefix=RECALL_PATH),
+                cronofy_sandbox_router(cronofy, path_prefix=CRONOFY_PATH),
+            ],
+            "on_startup": [recall.ensure_background, cronofy.ensure_background],
+            # The Cronofy stand-in first: it uses the Recall one until it stops.
+            "on_shutdown": [cronofy.aclose, recall.aclose],
         }
     gateway = build_gateway(settings, config)
     app = create_app(settings, gateway=gateway, **app_options)

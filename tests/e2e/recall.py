@@ -21,7 +21,7 @@ import subprocess
 import sys
 import textwrap
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,10 @@ def event_body(
 class SandboxProcess:
     """``meetbridge sandbox`` on a free port, plus its ``/_sandbox/`` admin API."""
 
-    def __init__(self, workdir: Path, *, webhook_url: str, webhook_secret: str) -> None:
+    def __init__(
+        self, workdir: Path, *, webhook_url: str, webhook_secret: str, extra_args: Sequence[str] = ()
+    ) -> None:
+        """``extra_args`` go on the command line as given (the Cronofy stand-in's options)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"sandbox-{self.port}.log"
@@ -96,6 +99,7 @@ class SandboxProcess:
             webhook_url,
             "--webhook-secret",
             webhook_secret,
+            *extra_args,
         ]
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None

@@ -13,6 +13,8 @@ Test API (no auth): `/_sandbox/faults`, `/_sandbox/calls`, `/_sandbox/bots`,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 from litestar import Litestar, Router
 from litestar.di import Provide
 
@@ -80,14 +82,19 @@ def create_recall_sandbox_app(
     path_prefix: str = "",
     calendar_v2: CalendarV2Sandbox | None = None,
     calendar_v1: CalendarV1Sandbox | None = None,
+    extra_routes: Sequence[Router] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None] | None]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Litestar:
+    """``extra_routes`` and the hooks mount more stand-ins in the same app (``meetbridge sandbox`` with
+    the Cronofy options); their shutdown hooks run before the Recall sandbox's, which they may use."""
     calendars = calendar_v2 or CalendarV2Sandbox(sandbox)
     v1 = calendar_v1 or CalendarV1Sandbox(sandbox, oauth=calendars.oauth)
     router = recall_sandbox_router(sandbox, path_prefix=path_prefix, calendar_v2=calendars, calendar_v1=v1)
     return Litestar(
-        route_handlers=[router],
-        on_startup=[sandbox.ensure_background],
-        on_shutdown=[v1.aclose, calendars.aclose, sandbox.aclose],
+        route_handlers=[router, *extra_routes],
+        on_startup=[sandbox.ensure_background, *on_startup],
+        on_shutdown=[*on_shutdown, v1.aclose, calendars.aclose, sandbox.aclose],
         # A stand-in of someone else's API: its schema is Recall's, not ours to publish.
         openapi_config=None,
     )
