@@ -66,6 +66,7 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
         worker_task = None
+        await gateway.begin()
         if settings.run_worker:
             worker_task = asyncio.create_task(gateway.worker().run(stop), name="meetbridge-worker")
         try:

@@ -33,6 +33,13 @@ _database_option = click.option(
     help="SQLAlchemy URL (default: $MEETBRIDGE_DATABASE_URL or sqlite+aiosqlite:///meetbridge.db).",
 )
 
+_pid_file_option = click.option(
+    "--pid-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The running server's pid file (default: $MEETBRIDGE_PID_FILE or meetbridge.pid).",
+)
+
 
 def _settings(config_path: Path | None = None, database_url: str | None = None) -> Settings:
     settings = Settings.from_env()
@@ -117,6 +124,43 @@ def token_create(application: str, database_url: str | None) -> None:
     click.echo(new_token)
 
 
+@main.group()
+def profiles() -> None:
+    """Profiles and switching their mechanism."""
+
+
+@profiles.command("diff")
+@click.argument("profile_ids", nargs=-1)
+@_config_option
+@_database_option
+@click.option("--dry-run", is_flag=True, help="Also print the exact provider calls each move makes.")
+def profiles_diff(
+    profile_ids: tuple[str, ...], config_path: Path | None, database_url: str | None, dry_run: bool
+) -> None:
+    """What loading the configuration file would do to the future events of its profiles (or of
+    PROFILE_IDS): each bot that moves to the profile's new mechanism, stays, or cannot move, and why.
+    Reads only: nothing is called, nothing changes."""
+    from meetbridge.db.migrate import upgrade
+    from meetbridge.errors import ConfigError
+    from meetbridge.serve import load_checked_config
+    from meetbridge.switching import plan_lines, plans_for
+
+    settings = _settings(config_path, database_url)
+    try:
+        config = load_checked_config(settings)
+    except ConfigError as exc:
+        _fail_on_config_problems(exc.problems)
+    unknown = sorted(set(profile_ids) - set(config.profiles))
+    if unknown:
+        click.echo(f"not in the configuration: {', '.join(unknown)}", err=True)
+        raise SystemExit(2)
+    upgrade(settings.database_url)
+    plans = asyncio.run(plans_for(settings, config, list(profile_ids) or sorted(config.profiles)))
+    for plan in plans:
+        for line in plan_lines(plan, dry_run=dry_run):
+            click.echo(line)
+
+
 @main.command("openapi")
 @click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("openapi/openapi.json")
@@ -147,12 +191,60 @@ def openapi_document() -> str:
 @click.option(
     "--sandbox", is_flag=True, help="Also serve the provider stand-ins and add profiles that use them."
 )
-def serve(host: str, port: int, config_path: Path | None, database_url: str | None, sandbox: bool) -> None:
-    """Run the gateway: apply migrations, validate the configuration, serve HTTP."""
+@_pid_file_option
+def serve(
+    host: str,
+    port: int,
+    config_path: Path | None,
+    database_url: str | None,
+    sandbox: bool,
+    pid_file: Path | None,
+) -> None:
+    """Run the gateway: apply migrations, validate the configuration, serve HTTP.
+    SIGHUP (`meetbridge reload`) re-reads the configuration."""
     from meetbridge.serve import run
 
     _configure_logging()
-    run(_settings(config_path, database_url), host=host, port=port, sandbox=sandbox)
+    settings = _settings(config_path, database_url)
+    if pid_file is not None:
+        settings = msgspec.structs.replace(settings, pid_file=pid_file)
+    run(settings, host=host, port=port, sandbox=sandbox)
+
+
+@main.command("reload")
+@_config_option
+@_pid_file_option
+def reload(config_path: Path | None, pid_file: Path | None) -> None:
+    """Validate the configuration, then have the running server switch to it (SIGHUP).
+
+    Problems: one line each, exit 2, and the server is left alone. No server: exit 1.
+    --config must name the server's own file: the server reads it again itself.
+    """
+    from meetbridge.errors import ConfigError
+    from meetbridge.reload import ServerNotRunning, signal_server
+    from meetbridge.serve import load_checked_config
+
+    settings = _settings(config_path)
+    if pid_file is not None:
+        settings = msgspec.structs.replace(settings, pid_file=pid_file)
+    try:
+        config = load_checked_config(settings)
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.echo(line, err=True)
+        click.echo("meetbridge: not reloading; the server keeps its previous configuration", err=True)
+        raise SystemExit(2) from None
+    try:
+        pid = signal_server(settings.pid_file)
+    except ServerNotRunning as exc:
+        click.echo(f"meetbridge: {exc}", err=True)
+        raise SystemExit(1) from None
+    count = len(config.profiles)
+    click.echo(
+        f"configuration ok ({count} profile{'' if count == 1 else 's'}); sent SIGHUP to the server"
+        f" (pid {pid}, from {settings.pid_file}): it reloads {settings.config_path or 'no file'}"
+        " and logs the outcome"
+    )
 
 
 @main.command("worker")

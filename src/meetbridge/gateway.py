@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from meetbridge.config.catalogue import Catalogue
 from meetbridge.config.live import LiveConfig
 from meetbridge.config.profiles import GatewayConfig
@@ -10,6 +12,7 @@ from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
 from meetbridge.db.links import LinkRepository
+from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.forwarding import ForwardingLinks
 from meetbridge.outbox.reconcile import Reconciler
 from meetbridge.outbox.store import EVENT, SYNC, JobStore
@@ -17,6 +20,8 @@ from meetbridge.outbox.sync import SyncRunner
 from meetbridge.outbox.worker import Worker
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
+
+log = logging.getLogger("meetbridge.gateway")
 
 
 class Gateway:
@@ -34,15 +39,27 @@ class Gateway:
         self.forwarding = ForwardingLinks(database, self.live, self.links)
         self.registry = AdapterRegistry(catalogue)
         self.jobs = JobStore(database)
+        self.incarnations = IncarnationStore(database)
+        self.migration_log = MigrationLog(database)
 
     @property
     def config(self) -> GatewayConfig:
         """The configuration now; ``apply_config`` swaps it (reload)."""
         return self.live.current
 
-    async def apply_config(self, config: GatewayConfig) -> None:
-        """Act on a new, already validated configuration from now on (``meetbridge reload``)."""
+    async def begin(self) -> list[str]:
+        """Before serving: remember the profiles as configured; the ids whose mechanism changed since
+        the last run (their future events are re-planned, and so move)."""
+        return await self.incarnations.record(self.config)
+
+    async def apply_config(self, config: GatewayConfig) -> list[str]:
+        """Act on a new, already validated configuration from now on (``meetbridge reload``); returns
+        the profiles whose mechanism changed (their bots move, make before break)."""
         self.live.replace(config)
+        changed = await self.incarnations.record(config)
+        if changed:
+            log.info("switched mechanism: %s; their bots move (make before break)", ", ".join(changed))
+        return changed
 
     def worker(self) -> Worker:
         """A worker for this gateway; in-process upserts wake it."""

@@ -15,12 +15,13 @@ import uvicorn
 
 from meetbridge.app import build_gateway, create_app
 from meetbridge.config.catalogue import load_catalogue
-from meetbridge.config.profiles import GatewayConfig, load_config, sealing_problems
+from meetbridge.config.profiles import GatewayConfig, Profile, load_config, sealing_problems
 from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
 from meetbridge.gateway import Gateway
 from meetbridge.providers.registry import availability_problems
+from meetbridge.reload import Reloader, ReloadOnSignal
 from meetbridge.sandbox.cronofy import cronofy_sandbox_router
 from meetbridge.sandbox.profiles import (
     CRONOFY_PATH,
@@ -91,22 +92,33 @@ def demo_banner(base_url: str, token: str, calendar_id: str, profile_id: str | N
     )
 
 
+class SandboxAdditions:
+    """What ``--sandbox`` lays over the file's configuration: at start-up, and again on every reload."""
+
+    def __init__(self, profiles: dict[str, Profile]) -> None:
+        self.profiles = profiles  # the file's profiles win over these
+        # The connect flow signs its state with it; a demo without one gets a key per process (the
+        # same one after a reload, so that what it signed or sealed before still opens).
+        self.secret_key = Secret(secrets.token_urlsafe(32), "generated")
+
+    def apply(self, config: GatewayConfig) -> GatewayConfig:
+        profiles = {**self.profiles, **config.profiles}
+        server = config.server
+        if server.secret_key is None:
+            server = msgspec.structs.replace(server, secret_key=self.secret_key)
+        return msgspec.structs.replace(config, profiles=profiles, server=server)
+
+
 def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
     config = load_or_exit(settings)
     upgrade(settings.database_url)
     # The gateway calls its own sandbox over loopback, whatever address it listens on.
     local_url = f"http://127.0.0.1:{port}"
     app_options: dict[str, Any] = {}
+    additions: SandboxAdditions | None = None
     if sandbox:
-        catalogue = load_catalogue(settings.catalogue_dir)
-        profiles = {**sandbox_profiles(local_url, catalogue), **config.profiles}
-        server = config.server
-        if server.secret_key is None:
-            # The connect flow signs its state with it; a demo without one gets a key per process.
-            server = msgspec.structs.replace(
-                server, secret_key=Secret(secrets.token_urlsafe(32), "generated")
-            )
-        config = msgspec.structs.replace(config, profiles=profiles, server=server)
+        additions = SandboxAdditions(sandbox_profiles(local_url, load_catalogue(settings.catalogue_dir)))
+        config = additions.apply(config)
         recall = recall_sandbox(local_url)
         cronofy = cronofy_sandbox(recall)  # its bots are made in the Recall stand-in above
         app_options = {
@@ -119,12 +131,25 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
             "on_shutdown": [cronofy.aclose, recall.aclose],
         }
     gateway = build_gateway(settings, config)
+
+    def reload_config() -> GatewayConfig:
+        # What start-up did: the same checks, then the same --sandbox additions.
+        fresh = load_checked_config(settings)
+        return fresh if additions is None else additions.apply(fresh)
+
+    # SIGHUP (`meetbridge reload`) swaps the configuration in place; the hooks run in uvicorn's loop.
+    reloads = ReloadOnSignal(Reloader(gateway, reload_config), settings.pid_file)
+    app_options["on_startup"] = [*app_options.get("on_startup", ()), reloads.start]
+    app_options["on_shutdown"] = [reloads.stop, *app_options.get("on_shutdown", ())]
     app = create_app(settings, gateway=gateway, **app_options)
     if sandbox:
         token, calendar_id = asyncio.run(_demo_credentials(gateway))
         click.echo(demo_banner(f"http://{host}:{port}", token, calendar_id, SANDBOX_BOT_PROFILE))
         sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        reloads.remove_pid_file()  # the shut-down hook did, unless start-up failed half-way
 
 
 def run_worker(settings: Settings) -> None:
@@ -138,7 +163,18 @@ def run_worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        # A worker on its own takes SIGHUP too (kill -HUP), so both halves can switch together.
+        reloader = Reloader(gateway, lambda: load_checked_config(settings))
+        pending: set[asyncio.Task[bool]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(reloader.reload())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         try:
+            await gateway.begin()
             await gateway.worker().run(stop)
         finally:
             await gateway.aclose()

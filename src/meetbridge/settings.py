@@ -32,6 +32,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     run_worker: bool = True  # MEETBRIDGE_WORKER=0: serve the API only (another process runs the worker)
     worker_concurrency: int = 16
+    # Where ``serve`` writes its pid, for ``meetbridge reload`` to signal; relative to the working directory.
+    pid_file: Path = Path("meetbridge.pid")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -47,6 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_level=env.get("MEETBRIDGE_LOG_LEVEL", "INFO"),
             run_worker=env.get("MEETBRIDGE_WORKER", "1").lower() not in ("0", "false", "no"),
             worker_concurrency=int(env.get("MEETBRIDGE_WORKER_CONCURRENCY", "16")),
+            pid_file=Path(env.get("MEETBRIDGE_PID_FILE") or "meetbridge.pid"),
         )
 
 

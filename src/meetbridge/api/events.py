@@ -243,7 +243,7 @@ class EventsController(Controller):
         gateway: NamedDependency[Gateway],
     ) -> EventDetailResponse:
         event = await gateway.events.get(application_id, calendar_id, event_id=event_id)
-        return EventDetailResponse(event=event_detail(event))
+        return EventDetailResponse(event=event_detail(event, await gateway.migration_log.of_event(event.pk)))
 
     @get(
         "/calendars/{calendar_id:str}/events/by-uid/{event_uid:str}",
@@ -259,7 +259,7 @@ class EventsController(Controller):
         gateway: NamedDependency[Gateway],
     ) -> EventDetailResponse:
         event = await gateway.events.get(application_id, calendar_id, event_uid=event_uid)
-        return EventDetailResponse(event=event_detail(event))
+        return EventDetailResponse(event=event_detail(event, await gateway.migration_log.of_event(event.pk)))
 
 
 def _event_query(application_id: str, params: ReadParams) -> EventQuery:

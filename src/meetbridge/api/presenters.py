@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,12 @@ from meetbridge.api.schemas import (
     ExtensionStatusRead,
     LocalizedTime,
     Location,
+    MigrationStepRead,
     Reminder,
     RuleDecisionRead,
 )
 from meetbridge.db.events import StoredEvent
+from meetbridge.db.switching import MigrationStep
 from meetbridge.domain.events import meeting_url_of, stored_time
 from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES
 
@@ -90,7 +93,7 @@ def event_read(event: StoredEvent, *, localized: bool = False) -> EventRead:
     return EventRead(**_common(event, localized), extensions=extensions)
 
 
-def event_detail(event: StoredEvent) -> EventDetailRead:
+def event_detail(event: StoredEvent, migrations: Sequence[MigrationStep] = ()) -> EventDetailRead:
     extensions = [
         ExtensionStatusRead(
             provider=e.provider,
@@ -103,7 +106,22 @@ def event_detail(event: StoredEvent) -> EventDetailRead:
         )
         for e in event.extensions
     ]
-    return EventDetailRead(**_common(event, False), extensions=extensions, explain=explain(event))
+    steps = [
+        MigrationStepRead(
+            profile_id=step.profile_id,
+            from_adapter=step.from_adapter,
+            to_adapter=step.to_adapter,
+            old_bot_id=step.old_bot_id,
+            new_bot_id=step.new_bot_id,
+            outcome=step.outcome,  # type: ignore[arg-type]  # the column only holds the four outcomes
+            detail=step.detail,
+            at=wire_time(step.at) if step.at else "",
+        )
+        for step in migrations
+    ]
+    return EventDetailRead(
+        **_common(event, False), extensions=extensions, explain=explain(event), migrations=steps
+    )
 
 
 def explain(event: StoredEvent) -> ExplainRead | None:

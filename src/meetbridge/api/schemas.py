@@ -194,9 +194,23 @@ class EventRead(_EventBase, kw_only=True, omit_defaults=True):
     extensions: list[ExtensionRead] = msgspec.field(default_factory=list)
 
 
+class MigrationStepRead(msgspec.Struct, kw_only=True):
+    """One step of moving the event's bot after its profile's mechanism was switched."""
+
+    profile_id: str
+    from_adapter: str
+    to_adapter: str
+    old_bot_id: str | None
+    new_bot_id: str | None
+    outcome: Literal["moved", "kept", "waiting", "failed"]
+    detail: str | None
+    at: str
+
+
 class EventDetailRead(_EventBase, kw_only=True, omit_defaults=True):
     extensions: list[ExtensionStatusRead] = msgspec.field(default_factory=list)
     explain: ExplainRead | None = None
+    migrations: list[MigrationStepRead] = msgspec.field(default_factory=list)  # the audit trail
 
 
 class EventDetailResponse(msgspec.Struct):
@@ -243,6 +257,34 @@ class ProfileRead(msgspec.Struct, kw_only=True):
 
 class ProfilesResponse(msgspec.Struct):
     profiles: list[ProfileRead]
+
+
+class PlannedEventRead(msgspec.Struct, kw_only=True):
+    calendar_id: str
+    event_id: str | None
+    event_uid: str
+    start: str
+    from_adapter: str | None  # None: no bot yet
+    to_adapter: str
+    old_bot_id: str | None
+    # move: the new bot is made, then the old one cancelled; keep: stays (safety window);
+    # cannot_move: stays, ``reason`` says why.
+    action: Literal["move", "keep", "cannot_move"]
+    reason: str | None
+    calls: list[str]  # the provider calls it takes, in order
+
+
+class MigrationPlanRead(msgspec.Struct, kw_only=True):
+    profile_id: str
+    adapter: str  # the mechanism the profile is configured with now
+    move: int
+    keep: int
+    cannot_move: int
+    events: list[PlannedEventRead]
+
+
+class MigrationPlanResponse(msgspec.Struct):
+    migration: MigrationPlanRead
 
 
 class FieldError(msgspec.Struct):

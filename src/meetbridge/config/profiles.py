@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -32,11 +32,18 @@ class Profile(msgspec.Struct, frozen=True):
     region: str | None
     options: AdapterOptions
     rate_limits: dict[str, int]
+    # The profile's table as written (secrets as their env: references): kept so that a bot made
+    # under this configuration can still be reached after the operator changed it (switching).
+    source: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+DEFAULT_MIGRATION_WINDOW = 900  # seconds before a meeting in which its bot is no longer moved
 
 
 class ServerConfig(msgspec.Struct, frozen=True):
     public_url: str | None = None
     secret_key: Secret | None = None
+    migration_window_seconds: int = DEFAULT_MIGRATION_WINDOW
 
 
 class GatewayConfig(msgspec.Struct, frozen=True):
@@ -47,6 +54,8 @@ class GatewayConfig(msgspec.Struct, frozen=True):
 class _ServerFile(msgspec.Struct, forbid_unknown_fields=True):
     public_url: str | None = None
     secret_key: Secret | None = None
+    # Switching a profile's mechanism: a meeting starting within this many seconds keeps its bot.
+    migration_window_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = DEFAULT_MIGRATION_WINDOW
 
 
 def _converter(environ: Mapping[str, str]) -> Any:
@@ -125,7 +134,8 @@ def _load_profile(
         return None, [f"profile {profile_id}: {problem}" for problem in problems]
     options = options_class(**clean)
     limits = {**spec.rate_limits, **options.rate_limits}
-    return Profile(profile_id, spec.name, base_url, region, options, limits), []
+    source = {"adapter": spec.name, **table}
+    return Profile(profile_id, spec.name, base_url, region, options, limits, source), []
 
 
 def parse_config(
@@ -141,7 +151,11 @@ def parse_config(
         secret_key = server_file.secret_key
         if secret_key is None and env.get(SECRET_KEY_ENV):
             secret_key = Secret(env[SECRET_KEY_ENV], f"env:{SECRET_KEY_ENV}")
-        server = ServerConfig(public_url=server_file.public_url, secret_key=secret_key)
+        server = ServerConfig(
+            public_url=server_file.public_url,
+            secret_key=secret_key,
+            migration_window_seconds=server_file.migration_window_seconds,
+        )
     except msgspec.ValidationError as exc:
         problems.append(f"server: {exc}")
     profiles: dict[str, Profile] = {}

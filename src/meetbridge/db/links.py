@@ -58,6 +58,12 @@ def _link_of(calendar_id: str, profile_id: str) -> sa.Select[Any]:
     )
 
 
+async def _link_by_id(connection: AsyncConnection, link_id: int) -> Link:
+    return _link(
+        (await connection.execute(sa.select(calendar_links).where(calendar_links.c.id == link_id))).one()
+    )
+
+
 def _link(row: Any) -> Link:
     return Link(**{column.name: getattr(row, column.name) for column in calendar_links.c})
 
@@ -210,6 +216,12 @@ class LinkRepository:
                     )
                 ).scalar_one()
                 resync = True
+                # Events already asking for this profile (waiting for a link, or for their bot to
+                # move to the profile's new mechanism) are planned again.
+                created = await _link_by_id(connection, link_id)
+                for pk in await events_acting_for(connection, created):
+                    await enqueue(connection, pk, now)
+                    replanned = True
             else:
                 link_id = row.id
                 before = _link(row)

@@ -177,3 +177,33 @@ def utcnow() -> datetime:
 
 
 Row = dict[str, Any]
+
+
+# Every configuration a profile has had, as written (secrets as env: references), by incarnation
+# (config/incarnation.py): a bot made under an old one is cancelled through it after a switch.
+profile_incarnations = sa.Table(
+    "profile_incarnations",
+    metadata,
+    sa.Column("incarnation", sa.String(40), primary_key=True),
+    sa.Column("profile_id", sa.String(200), nullable=False, index=True),
+    sa.Column("adapter", sa.String(40), nullable=False),
+    sa.Column("source", JSONValue, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+# The audit trail of switching: one row per step taken for an event (moved, kept, waiting, failed).
+migration_steps = sa.Table(
+    "migration_steps",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_pk", sa.ForeignKey("events.pk", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("profile_id", sa.String(200), nullable=False),
+    sa.Column("from_adapter", sa.String(40), nullable=False),
+    sa.Column("to_adapter", sa.String(40), nullable=False),
+    sa.Column("old_bot_id", sa.String(64), nullable=True),
+    sa.Column("new_bot_id", sa.String(64), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+)

@@ -14,6 +14,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meetbridge.config.incarnation import incarnation
 from meetbridge.config.live import LiveConfig, live
 from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.config.sealing import SealError
@@ -21,11 +22,13 @@ from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository, StoredEvent
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.matching import find_target
+from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
 from meetbridge.errors import ProviderAuthRevoked
 from meetbridge.forwarding import ForwardingLinks, forwarder_of
+from meetbridge.outbox.migrate import Migrator, adapter_state, incarnation_of, stamp, stamp_state
 from meetbridge.outbox.store import enqueue
 from meetbridge.providers.base import (
     EventSnapshot,
@@ -34,6 +37,7 @@ from meetbridge.providers.base import (
     Outcome,
     PresetLinker,
     ProviderState,
+    SaveState,
 )
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -122,6 +126,8 @@ class Reconciler:
         self.events = EventRepository(database)
         self.links = LinkRepository(database)
         self.forwarding = ForwardingLinks(database, config, self.links)
+        self.incarnations = IncarnationStore(database)
+        self.migrator = Migrator(self, MigrationLog(database))
 
     @property
     def config(self) -> GatewayConfig:
@@ -140,6 +146,12 @@ class Reconciler:
         state = extension.provider_state
         owner = owner_profile_id(state)
         wanted = extension.profile_id if extension.profile_id != NO_PROFILE and not event.deleted else None
+        if owner is not None and owner == wanted:
+            current = self.config.profiles.get(wanted)
+            made_under = incarnation_of(state)
+            if current is not None and made_under is not None and made_under != incarnation(current):
+                # The operator switched this profile's mechanism: move the bot, make before break.
+                return await self.migrator.move(event, extension, current)
         if owner is not None and owner != wanted:
             # The bot belongs to another profile (or none is wanted): its own adapter cancels it.
             # Moving to another profile, a forwarded copy goes too: the other mechanism takes over.
@@ -178,6 +190,16 @@ class Reconciler:
                 return profile.profile_id
         return None
 
+    async def profile_of(self, profile_id: str, state: ProviderState | None) -> Profile | str:
+        """The profile as it was when ``state``'s provider objects were made, or why it is gone."""
+        profile = self.config.profiles.get(profile_id)
+        if profile is None:
+            return f"profile {profile_id!r} is no longer configured; meetbridge cannot reach its bot"
+        made_under = incarnation_of(state)
+        if made_under is None or made_under == incarnation(profile):
+            return profile
+        return await self.incarnations.profile(made_under, self.registry.catalogue)
+
     async def _call(
         self,
         profile_id: str,
@@ -189,32 +211,54 @@ class Reconciler:
         released: bool = False,
         drop_copy: bool = False,
     ) -> Outcome:
-        profile: Profile | None = self.config.profiles.get(profile_id)
-        if profile is None:
-            message = f"profile {profile_id!r} is no longer configured; meetbridge cannot reach its bot"
-            return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
+        profile = await self.profile_of(profile_id, state)
+        if isinstance(profile, str):
+            return Outcome(status=ExtensionStatus.FAILED, last_error=profile, provider_state=state)
+        return await self.call_profile(
+            profile, event, provider, want_bot=want_bot, state=state, released=released, drop_copy=drop_copy
+        )
+
+    async def call_profile(
+        self,
+        profile: Profile,
+        event: EventSnapshot,
+        provider: str,
+        *,
+        want_bot: bool,
+        state: ProviderState | None,
+        released: bool = False,
+        drop_copy: bool = False,
+        save: SaveState | None = None,
+    ) -> Outcome:
+        """One adapter call under ``profile``; the state it returns (and saves) is stamped with the
+        profile's incarnation. ``save`` replaces where mid-call saves go (a migration's new bot)."""
+        profile_id = profile.profile_id
+        made_under = incarnation(profile)
+        state = adapter_state(state)
         adapter = self.registry.adapter(profile)
         forwarder = forwarder_of(adapter)
         if forwarder is not None:
             target = await self._forward_target(event, profile_id, state)
             if isinstance(target, Outcome):
-                return target
+                return stamp(target, made_under)
             event = msgspec.structs.replace(event, forward=target, deleted=event.deleted or drop_copy)
         if adapter.links_calendars and (want_bot or isinstance(adapter, PresetLinker)):
             linked = await self._linked(event, profile_id, state)
             if isinstance(linked, Outcome):
                 if want_bot:
-                    return linked
+                    return stamp(linked, made_under)
             else:
                 event = msgspec.structs.replace(event, linked=linked)
 
         async def save_state(new_state: ProviderState) -> None:
-            await self._save_state(event.pk, provider, new_state)
+            stamped = stamp_state(new_state, made_under) or {}
+            await (save(stamped) if save else self.save_state_of(event.pk, provider, stamped))
 
         try:
-            return await adapter.reconcile(
+            outcome = await adapter.reconcile(
                 event, want_bot=want_bot, state=state, save_state=save_state, now=utcnow(), released=released
             )
+            return stamp(outcome, made_under)
         except ProviderAuthRevoked as exc:
             if forwarder is None:
                 raise AdapterFailure(profile.adapter, exc) from exc
@@ -223,7 +267,8 @@ class Reconciler:
             if link is not None:
                 await self.links.set_status(link, "disconnected", str(exc), forget_bots=False)
             message = _relink_message(event.calendar_id, profile_id, str(exc))
-            return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
+            failed = Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
+            return stamp(failed, made_under)
         except Exception as exc:
             raise AdapterFailure(profile.adapter, exc) from exc
 
@@ -298,12 +343,19 @@ class Reconciler:
             bot_id=target.bot_id,
         )
 
-    async def _save_state(self, event_pk: int, provider: str, state: ProviderState) -> None:
+    async def save_state_of(
+        self, event_pk: int, provider: str, state: ProviderState, *, moving: bool = False
+    ) -> None:
+        """Commit a record at once. ``moving``: the event's bot is still the old one (a migration
+        saving its new bot's record beside it), so the bot id columns stay as they are."""
+        values: dict[str, Any] = {"provider_state": state or None}
+        if not moving:
+            values.update(bot_id=state.get("bot_id"), target_id=_target_id(state))
         async with self.database.write() as connection:
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event_pk, event_extensions.c.provider == provider)
-                .values(provider_state=state or None, bot_id=state.get("bot_id"), target_id=_target_id(state))
+                .values(**values)
             )
 
     async def _write_back(

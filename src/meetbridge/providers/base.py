@@ -89,6 +89,10 @@ class Adapter(Protocol):
     # Calendar adapters act on a linked provider calendar's events (and implement CalendarLinker):
     # the reconciler finds the provider event first and waits (awaiting_sync) until there is one.
     links_calendars: ClassVar[bool]
+    # Templates of the calls that make ("make") and cancel ("cancel") one event's bot, for the dry
+    # run of a migration plan: {base_url}, {target} (the provider's event or calendar), {bot_id},
+    # {event_id}, {start}, {upstream}.
+    calls: ClassVar[dict[str, str]]
 
     async def reconcile(
         self,

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 import httpx
 
 from meetbridge.config.catalogue import Catalogue
+from meetbridge.config.incarnation import incarnation
 from meetbridge.config.profiles import Profile
 from meetbridge.errors import ConfigError
 from meetbridge.providers.base import Adapter, AdapterFactory
@@ -42,7 +43,8 @@ class AdapterRegistry:
         self.transport = transport
         self._factories: dict[str, AdapterFactory] = {}
         self._clients: dict[tuple[str, str], ProviderHttp] = {}
-        self._adapters: dict[str, tuple[Profile, Adapter]] = {}
+        # By profile and incarnation: while a switched profile's bots move, both mechanisms are in use.
+        self._adapters: dict[tuple[str, str], tuple[Profile, Adapter]] = {}
 
     def factory(self, adapter_name: str) -> AdapterFactory:
         if adapter_name not in self._factories:
@@ -72,7 +74,8 @@ class AdapterRegistry:
 
     def adapter(self, profile: Profile) -> Adapter:
         """The adapter for ``profile``; rebuilt when the profile's configuration changed."""
-        cached = self._adapters.get(profile.profile_id)
+        key = (profile.profile_id, incarnation(profile))
+        cached = self._adapters.get(key)
         if cached is not None and cached[0] == profile:
             return cached[1]
         factory = self.factory(profile.adapter)
@@ -80,7 +83,7 @@ class AdapterRegistry:
         adapter = factory(
             profile, self.catalogue.adapters[profile.adapter], self._client(profile, credential, headers)
         )
-        self._adapters[profile.profile_id] = (profile, adapter)
+        self._adapters[key] = (profile, adapter)
         return adapter
 
     async def aclose(self) -> None:

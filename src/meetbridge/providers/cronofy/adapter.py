@@ -63,6 +63,10 @@ def _assigns_conferencing(fields: Mapping[str, Any]) -> bool:
 class CronofyAdapter:
     name: ClassVar[str] = "cronofy"
     links_calendars: ClassVar[bool] = False  # it forwards to a linked calendar (EventForwarder)
+    calls: ClassVar[dict[str, str]] = {
+        "make": "POST {base_url}/v1/calendars/{target}/events (event_id {event_id}, extension {upstream})",
+        "cancel": "DELETE {base_url}/v1/calendars/{target}/events (event_id {event_id})",
+    }
 
     def __init__(self, profile: Profile, spec: AdapterSpec, http: ProviderHttp) -> None:
         if not isinstance(profile.options, CronofyOptions):

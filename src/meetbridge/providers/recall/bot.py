@@ -60,6 +60,11 @@ def _iso(value: datetime) -> str:
 class RecallBotAdapter:
     name: ClassVar[str] = "recall-bot"
     links_calendars: ClassVar[bool] = False
+    # The calls that make and cancel a bot, as a migration plan's dry run prints them.
+    calls: ClassVar[dict[str, str]] = {
+        "make": "POST {base_url}/api/v1/bot/ (meeting_url, join_at {start})",
+        "cancel": "DELETE {base_url}/api/v1/bot/{bot_id}/",
+    }
 
     def __init__(self, profile: Profile, spec: AdapterSpec, http: ProviderHttp) -> None:
         if not isinstance(profile.options, RecallBotOptions):

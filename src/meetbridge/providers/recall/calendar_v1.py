@@ -126,6 +126,10 @@ def _preset(user: CalendarUser, user_id: str) -> Preset:
 class RecallCalendarV1Adapter:
     name: ClassVar[str] = "recall-calendar-v1"
     links_calendars: ClassVar[bool] = True
+    calls: ClassVar[dict[str, str]] = {
+        "make": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": true}}',
+        "cancel": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": false}}',
+    }
 
     def __init__(self, profile: Profile, spec: AdapterSpec, http: ProviderHttp) -> None:
         if not isinstance(profile.options, RecallCalendarV1Options):

@@ -97,6 +97,10 @@ def provider_event(event: RecallCalendarEvent, owner_email: str | None) -> Provi
 class RecallCalendarV2Adapter:
     name: ClassVar[str] = "recall-calendar-v2"
     links_calendars: ClassVar[bool] = True
+    calls: ClassVar[dict[str, str]] = {
+        "make": "POST {base_url}/api/v2/calendar-events/{target}/bot/ (deduplication_key, bot_config)",
+        "cancel": "DELETE {base_url}/api/v2/calendar-events/{target}/bot/",
+    }
     sync_interval: float | None = None  # calendar.sync_events webhooks say when to sync
 
     def __init__(self, profile: Profile, spec: AdapterSpec, http: ProviderHttp) -> None:
