@@ -287,3 +287,29 @@ async def test_switching_back_moves_the_bots_home_and_an_interrupted_move_makes_
         assert last["new_bot_id"] in bots
     forwarded = await switch.cronofy.admin_events()
     assert [e.deleted for e in forwarded] == [True, True, True]  # the copies went with their bots
+
+
+async def test_switching_back_before_a_move_is_confirmed_withdraws_what_it_made(switch: Switch) -> None:
+    for n in range(2):
+        await switch.upsert(f"review-{n}", hours(5 + n))
+    await switch.run_jobs()
+    on_bot = await switch.live_bots()
+    switch.cronofy.bot_id_delay = timedelta(days=1)  # Cronofy makes the bots but never reports them
+
+    await switch.switch_to(AS_CRONOFY)
+    await switch.link_cronofy()
+    await switch.run_jobs()
+    assert len(await switch.live_bots()) == 4  # the make half of make before break, unconfirmed
+    waiting = await switch.event("review-0")
+    assert waiting["migrations"][-1]["outcome"] == "waiting"
+    assert waiting["metadata"]["recall"]["bot_id"] in on_bot
+
+    await switch.switch_to(AS_BOT)
+    await switch.run_jobs()
+
+    assert await switch.live_bots() == on_bot  # Cronofy's bots withdrawn, the first ones kept
+    assert [e.deleted for e in await switch.cronofy.admin_events()] == [True, True]
+    for n in range(2):
+        event = await switch.event(f"review-{n}")
+        assert event["metadata"]["recall"]["bot_id"] in on_bot
+        assert "switched back" in event["migrations"][-1]["detail"]

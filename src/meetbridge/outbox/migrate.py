@@ -61,11 +61,14 @@ class Migrator:
 
     async def move(self, event: EventSnapshot, extension: ExtensionState, new: Profile) -> Outcome:
         state: ProviderState = dict(extension.provider_state or {})
+        target = incarnation(new)
+        if (state.get(MIGRATION) or {}).get("to") not in (None, target):
+            # Switched again before the last move finished: withdraw what that one made first.
+            state = dict(await self.abandon(event, extension) or {})
         old = await self.reconciler.profile_of(new.profile_id, state)
         old_bot = extension.bot_id
         status = ExtensionStatus(extension.status)
         from_adapter = old.adapter if isinstance(old, Profile) else "unknown"
-        target = incarnation(new)
         slot: dict[str, Any] = dict(state.get(MIGRATION) or {})
         if slot.get("to") != target:
             slot = {"to": target, "state": None}
@@ -132,3 +135,33 @@ class Migrator:
                 return stay(detail)
         await note("moved", None, made.bot_id)
         return made
+
+    async def abandon(self, event: EventSnapshot, extension: ExtensionState) -> ProviderState | None:
+        """The profile went back to the mechanism the bot was made under before a move finished:
+        what the move made at the new one is withdrawn (a bot there could join too)."""
+        state: ProviderState = dict(extension.provider_state or {})
+        slot: dict[str, Any] = dict(state.pop(MIGRATION, None) or {})
+        if slot.get("state"):
+            towards = await self.reconciler.incarnations.profile(
+                str(slot.get("to")), self.reconciler.registry.catalogue
+            )
+            detail = "switched back before the move was confirmed; what it made was withdrawn"
+            if isinstance(towards, Profile):
+                await self.reconciler.call_profile(
+                    towards, event, extension.provider, want_bot=False, state=slot["state"], drop_copy=True
+                )
+            else:
+                detail = f"switched back before the move was confirmed; {towards}"
+            current = await self.reconciler.profile_of(extension.profile_id, state)
+            step = MigrationStep(
+                profile_id=extension.profile_id,
+                from_adapter=towards.adapter if isinstance(towards, Profile) else "unknown",
+                to_adapter=current.adapter if isinstance(current, Profile) else "unknown",
+                old_bot_id=None,
+                new_bot_id=extension.bot_id,
+                outcome="failed",
+                detail=detail,
+            )
+            await self.log.note(event.pk, step)
+        await self.reconciler.save_state_of(event.pk, extension.provider, state, moving=True)
+        return state or None

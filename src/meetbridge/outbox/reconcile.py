@@ -28,7 +28,14 @@ from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
 from meetbridge.errors import ProviderAuthRevoked
 from meetbridge.forwarding import ForwardingLinks, forwarder_of
-from meetbridge.outbox.migrate import Migrator, adapter_state, incarnation_of, stamp, stamp_state
+from meetbridge.outbox.migrate import (
+    MIGRATION,
+    Migrator,
+    adapter_state,
+    incarnation_of,
+    stamp,
+    stamp_state,
+)
 from meetbridge.outbox.store import enqueue
 from meetbridge.providers.base import (
     EventSnapshot,
@@ -152,6 +159,9 @@ class Reconciler:
             if current is not None and made_under is not None and made_under != incarnation(current):
                 # The operator switched this profile's mechanism: move the bot, make before break.
                 return await self.migrator.move(event, extension, current)
+        if MIGRATION in (state or {}):
+            # A move that will not finish now (switched back, another profile, none, deleted).
+            state = await self.migrator.abandon(event, extension)
         if owner is not None and owner != wanted:
             # The bot belongs to another profile (or none is wanted): its own adapter cancels it.
             # Moving to another profile, a forwarded copy goes too: the other mechanism takes over.
