@@ -104,7 +104,7 @@ class Planner:
             if not state or made_under == target:
                 continue  # no bot yet (the new mechanism simply makes one), or already moved
             old = (
-                await self._old_profile(made_under, profile)
+                await self.incarnations.made_under(made_under, profile, self.registry.catalogue)
                 if made_under
                 else "made before switching was recorded"
             )
@@ -134,11 +134,6 @@ class Planner:
                 entry.calls = await self._calls(row.pk, entry, profile, old, state)
             planned.append(entry)
         return MigrationPlan(profile_id=profile_id, adapter=profile.adapter, events=planned)
-
-    async def _old_profile(self, made_under: str, current: Profile) -> Profile | str:
-        if made_under == incarnation(current):
-            return current
-        return await self.incarnations.profile(made_under, self.registry.catalogue)
 
     async def _blocked(self, pk: int, calendar_id: str, profile: Profile) -> str | None:
         """Why the new mechanism cannot take the event yet (None: it can)."""

@@ -93,6 +93,23 @@ def recall_metadata(event: Json) -> Any:
     return event.get("metadata", {}).get("recall")
 
 
+def scheduled_with_its_bot(
+    cron: CronofyGateway, calendar_id: str, event_id: str, cronofy_calendar: str
+) -> Json:
+    """Once Cronofy reports it: the calendar's one live bot, on the event and its extension."""
+    event = cron.wait_for_bot(calendar_id, event_id)
+    cron.settle()
+    [bot] = cron.live_bots(cronofy_calendar)
+    assert recall_metadata(event) == {"bot_id": bot["id"]}
+    extension = cron.extension(calendar_id, event_id)
+    assert (extension["status"], extension["bot_id"], extension["last_error"]) == (
+        "scheduled",
+        bot["id"],
+        None,
+    )
+    return bot
+
+
 # --- the sandbox process alone (runs before the adapter exists) ------------------------------------
 
 
@@ -262,16 +279,7 @@ def test_create_reschedule_none_reenable_delete(cron: CronofyGateway) -> None:
 
     # Create: forwarded with the upstream profile; Cronofy's bot shows on the meetbridge event.
     cron.upsert(calendar_id, body)
-    event = cron.wait_for_bot(calendar_id, event_id)
-    cron.settle()
-    [bot] = cron.live_bots(cronofy_calendar)
-    assert recall_metadata(event) == {"bot_id": bot["id"]}
-    extension = cron.extension(calendar_id, event_id)
-    assert (extension["status"], extension["bot_id"], extension["last_error"]) == (
-        "scheduled",
-        bot["id"],
-        None,
-    )
+    bot = scheduled_with_its_bot(cron, calendar_id, event_id, cronofy_calendar)
     upstream = cron.cronofy_event(cronofy_calendar, event_id)
     assert upstream["recall_profile_id"] == UPSTREAM_PROFILE
     assert (upstream["summary"], upstream["start"], upstream["meeting_url"]) == (
@@ -437,16 +445,7 @@ def test_a_revoked_refresh_token_disconnects_the_link_until_it_is_renewed(cron: 
     renewed = {"cronofy_calendar_id": cronofy_calendar, "access_token": access, "refresh_token": refresh}
     relinked = cron.link(calendar_id, PROFILE, renewed, expect=200)["link"]
     assert (relinked["status"], relinked["cronofy_calendar_id"]) == ("connected", cronofy_calendar), relinked
-    event = cron.wait_for_bot(calendar_id, event_id)
-    cron.settle()
-    [bot] = cron.live_bots(cronofy_calendar)
-    assert recall_metadata(event) == {"bot_id": bot["id"]}
-    extension = cron.extension(calendar_id, event_id)
-    assert (extension["status"], extension["bot_id"], extension["last_error"]) == (
-        "scheduled",
-        bot["id"],
-        None,
-    )
+    scheduled_with_its_bot(cron, calendar_id, event_id, cronofy_calendar)
     assert cron.get_link(calendar_id)["status"] == "connected"
 
 

@@ -104,6 +104,15 @@ class IncarnationStore:
             )
         return found
 
+    async def made_under(
+        self, fingerprint: str | None, current: Profile, catalogue: Catalogue
+    ) -> Profile | str:
+        """The profile a record stamped ``fingerprint`` was made under: ``current`` unless the
+        operator switched since (unstamped records predate switching: made under ``current``)."""
+        if fingerprint is None or fingerprint == incarnation(current):
+            return current
+        return await self.profile(fingerprint, catalogue)
+
     async def profile(self, fingerprint: str, catalogue: Catalogue) -> Profile | str:
         """The profile as it was in that incarnation (secrets read from the environment now), or
         why it cannot be rebuilt."""

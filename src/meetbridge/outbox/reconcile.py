@@ -205,10 +205,7 @@ class Reconciler:
         profile = self.config.profiles.get(profile_id)
         if profile is None:
             return f"profile {profile_id!r} is no longer configured; meetbridge cannot reach its bot"
-        made_under = incarnation_of(state)
-        if made_under is None or made_under == incarnation(profile):
-            return profile
-        return await self.incarnations.profile(made_under, self.registry.catalogue)
+        return await self.incarnations.made_under(incarnation_of(state), profile, self.registry.catalogue)
 
     async def _call(
         self,
