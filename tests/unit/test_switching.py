@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from meetbridge.app import build_gateway
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
-from meetbridge.db.tables import jobs
+from meetbridge.db.tables import events, jobs
 from meetbridge.gateway import Gateway
 from meetbridge.outbox.reconcile import Reconciler
-from meetbridge.outbox.store import EVENT
+from meetbridge.outbox.store import EVENT, enqueue
 from meetbridge.outbox.sync import SyncRunner
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, cronofy_sandbox_router
@@ -65,8 +65,8 @@ class Switch:
     def gateway(self) -> Gateway:
         return self.api.gateway
 
-    async def switch_to(self, profile_toml: str) -> list[str]:
-        self.config_path.write_text(SERVER + profile_toml)
+    async def switch_to(self, profile_toml: str, server: str = SERVER) -> list[str]:
+        self.config_path.write_text(server + profile_toml)
         config: GatewayConfig = load_config(self.config_path, self.gateway.catalogue)
         return await self.gateway.apply_config(config)
 
@@ -127,6 +127,15 @@ class Switch:
                     )
         if failure is not None:
             raise failure
+
+    async def pk(self, event_id: str) -> int:
+        async with self.gateway.database.read() as connection:
+            found: int = await connection.scalar(
+                sa.select(events.c.pk).where(
+                    events.c.calendar_id == self.calendar_id, events.c.event_id == event_id
+                )
+            )
+        return found
 
     async def event(self, event_id: str) -> dict[str, Any]:
         response = await self.api.client.get(
@@ -313,3 +322,28 @@ async def test_switching_back_before_a_move_is_confirmed_withdraws_what_it_made(
         event = await switch.event(f"review-{n}")
         assert event["metadata"]["recall"]["bot_id"] in on_bot
         assert "switched back" in event["migrations"][-1]["detail"]
+
+
+async def test_a_move_unfinished_when_the_meeting_enters_the_window_keeps_only_the_old_bot(
+    switch: Switch,
+) -> None:
+    await switch.upsert("standup", hours(3))
+    await switch.run_jobs()
+    [old_bot] = await switch.live_bots()
+    switch.cronofy.bot_id_delay = timedelta(days=1)  # Cronofy's bot is made but never confirmed
+    await switch.switch_to(AS_CRONOFY)
+    await switch.link_cronofy()
+    await switch.run_jobs()
+    assert len(await switch.live_bots()) == 2  # mid-move: made, not confirmed
+
+    # The meeting is now within the window (widened to 4 hours): the move must not finish, and what
+    # it made must not join beside the old bot.
+    await switch.switch_to(AS_CRONOFY, server=SERVER + "migration_window_seconds = 14400\n")
+    async with switch.gateway.database.write() as connection:
+        await enqueue(connection, await switch.pk("standup"), datetime.now(UTC))
+    await switch.run_jobs()
+
+    assert list(await switch.live_bots()) == [old_bot]
+    event = await switch.event("standup")
+    assert event["metadata"]["recall"]["bot_id"] == old_bot
+    assert event["migrations"][-1]["outcome"] == "kept"

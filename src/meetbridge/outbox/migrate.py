@@ -93,6 +93,13 @@ class Migrator:
         window = timedelta(seconds=self.reconciler.config.server.migration_window_seconds)
         if old_bot and event.start_at - utcnow() < window:
             detail = f"starts within the {int(window.total_seconds() // 60)}-minute safety window"
+            if slot.get("state"):
+                # A move cut short before the window: what it made goes, or two bots would join.
+                await self.reconciler.call_profile(
+                    new, event, extension.provider, want_bot=False, state=slot["state"], drop_copy=True
+                )
+                state.pop(MIGRATION, None)
+                await self.reconciler.save_state_of(event.pk, extension.provider, state, moving=True)
             await note("kept", detail)
             return stay(detail)
         if isinstance(old, str):
