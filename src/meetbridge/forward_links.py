@@ -92,7 +92,11 @@ async def link_forwarding(
             f"this calendar is linked to Cronofy calendar {existing.provider_calendar_id} for profile "
             f"{profile.profile_id}; DELETE the link first to link another (its forwarded events go with it)",
         )
-    others = await gateway.links.by_provider_calendar([profile.profile_id], upstream_id)
+    others = [
+        other
+        for other in await gateway.links.by_provider_calendar([profile.profile_id], upstream_id)
+        if other.serves(profile.adapter)
+    ]
     if any(other.calendar_id != calendar_id for other in others):
         raise InvalidRequest.single(
             "cronofy_calendar_id",
@@ -119,6 +123,7 @@ async def link_forwarding(
         ),
         LinkRules(),
         forwarding={"credentials": stored, "channel_id": calendar.channel_id},
+        adapter=profile.adapter,
     )
     return link, created
 
@@ -168,7 +173,11 @@ async def request_read_back(
     """A change notification: read the bot ids back for the links on that channel."""
     if channel_id is None:
         return 0
-    links = await gateway.links.on_channel(profile.profile_id, channel_id)
+    links = [
+        link
+        for link in await gateway.links.on_channel(profile.profile_id, channel_id)
+        if link.serves(profile.adapter)
+    ]
     for link in links:
         await gateway.links.request_sync(link, since)
     return len(links)

@@ -50,6 +50,7 @@ class Gateway:
     async def begin(self) -> list[str]:
         """Before serving: remember the profiles as configured; the ids whose mechanism changed since
         the last run (their future events are re-planned, and so move)."""
+        await self.links.adopt_unrecorded({p.profile_id: p.adapter for p in self.config.profiles.values()})
         return await self.incarnations.record(self.config)
 
     async def apply_config(self, config: GatewayConfig) -> list[str]:

@@ -88,7 +88,7 @@ async def link_calendar(
 ) -> tuple[Link, bool]:
     await gateway.calendars.get(application_id, calendar_id)
     profile, linker = calendar_profile(gateway, profile_id)
-    existing = await gateway.links.find(calendar_id, profile_id)
+    existing = await current_link(gateway, profile, calendar_id)
     calendar_fields = {"user_id": user_id, "preferences": preferences}
     forward_fields = forward_fields or {}
     if isinstance(linker, EventForwarder):
@@ -164,7 +164,29 @@ async def link_calendar(
         record=record if record is not None else (existing.record if existing else "none"),
         series=series if series is not None else (existing.series if existing else []),
     )
-    return await gateway.links.save(calendar_id, profile_id, calendar, rules)
+    return await gateway.links.save(calendar_id, profile_id, calendar, rules, adapter=profile.adapter)
+
+
+async def current_link(gateway: Gateway, profile: Profile, calendar_id: str) -> Link | None:
+    """The calendar's link for the profile's mechanism; one made for a mechanism the profile had
+    before is replaced by a new link, not in its way."""
+    link = await gateway.links.find(calendar_id, profile.profile_id)
+    return link if link is not None and link.serves(profile.adapter) else None
+
+
+def serving(gateway: Gateway, links: list[Link]) -> list[Link]:
+    """The links still made for their profile's mechanism."""
+    profiles = gateway.config.profiles
+    return [
+        link
+        for link in links
+        if link.profile_id in profiles and link.serves(profiles[link.profile_id].adapter)
+    ]
+
+
+async def _account_links(gateway: Gateway, profile_id: str, provider_calendar_id: str) -> list[Link]:
+    found = await gateway.links.by_provider_calendar(same_account(gateway, profile_id), provider_calendar_id)
+    return serving(gateway, found)
 
 
 def forward_request(fields: Mapping[str, Any]) -> ForwardLinkRequest:
@@ -219,7 +241,7 @@ async def _link_preset_user(
             f"this calendar is linked as user {existing.provider_calendar_id}; a calendar keeps one user_id "
             "(DELETE the link first to start over)",
         )
-    others = await gateway.links.by_provider_calendar([profile.profile_id], user_id)
+    others = serving(gateway, await gateway.links.by_provider_calendar([profile.profile_id], user_id))
     if any(other.calendar_id != calendar_id for other in others):
         raise InvalidRequest.single(
             "user_id",
@@ -231,7 +253,9 @@ async def _link_preset_user(
         calendar = await cast(CalendarLinker, linker).find_calendar(user_id)
         if preferences:
             await linker.set_preferences(user_id, preferences)
-    return await gateway.links.save(calendar_id, profile.profile_id, calendar, LinkRules())
+    return await gateway.links.save(
+        calendar_id, profile.profile_id, calendar, LinkRules(), adapter=profile.adapter
+    )
 
 
 async def calendar_for_credentials(
@@ -269,6 +293,9 @@ async def unlink_calendar(
     if profile is None:
         raise NotFound(f"profile {profile_id} is no longer configured; meetbridge cannot reach its calendar")
     _, linker = calendar_profile(gateway, profile_id)
+    if not link.serves(profile.adapter):
+        await gateway.links.forget(link)  # made for the previous mechanism: nothing acts through it
+        return link, 0
     if isinstance(linker, EventForwarder):
         return link, await unlink_forwarding(gateway, link, profile, gateway.registry.adapter(profile))
     async with provider_errors(profile, "profile_id"):
@@ -294,7 +321,7 @@ def same_account(gateway: Gateway, profile_id: str) -> list[str]:
 
 async def refresh_status(gateway: Gateway, profile_id: str, provider_calendar_id: str) -> int:
     """A calendar.update webhook: read the calendar's status again; returns the links updated."""
-    links = await gateway.links.by_provider_calendar(same_account(gateway, profile_id), provider_calendar_id)
+    links = await _account_links(gateway, profile_id, provider_calendar_id)
     if not links:
         return 0
     _, linker = calendar_profile(gateway, links[0].profile_id)
@@ -322,7 +349,7 @@ async def request_sync(
     gateway: Gateway, profile_id: str, provider_calendar_id: str, since: datetime | None
 ) -> int:
     """A calendar.sync_events webhook: sync each link of that calendar from ``since``."""
-    links = await gateway.links.by_provider_calendar(same_account(gateway, profile_id), provider_calendar_id)
+    links = await _account_links(gateway, profile_id, provider_calendar_id)
     for link in links:
         await gateway.links.request_sync(link, since)
     return len(links)

@@ -141,6 +141,8 @@ class Planner:
         if not (adapter.links_calendars or isinstance(adapter, EventForwarder)):
             return None
         link = await self.links.find(calendar_id, profile.profile_id)
+        if link is not None and not link.serves(profile.adapter):
+            link = None  # made for the mechanism the profile had before
         if link is None:
             return (
                 f"calendar {calendar_id} is not linked for profile {profile.profile_id} under "

@@ -25,9 +25,11 @@ from meetbridge.outbox.reconcile import Reconciler
 from meetbridge.outbox.store import EVENT, enqueue
 from meetbridge.outbox.sync import SyncRunner
 from meetbridge.providers.registry import AdapterRegistry
+from meetbridge.sandbox.calendar_v2_models import SeedEventIn
+from meetbridge.sandbox.calendar_v2_validation import NewCalendar
 from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, cronofy_sandbox_router
 from meetbridge.sandbox.faults import FaultIn
-from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
+from meetbridge.sandbox.recall import CalendarV2Sandbox, RecallSandbox, create_recall_sandbox_app
 from meetbridge.sandbox.recall_query import BotQuery
 from meetbridge.settings import Settings, default_catalogue_dir
 from meetbridge.switching import Planner, plan_lines
@@ -49,6 +51,15 @@ client_id = "env:SWITCH_CRONOFY_ID"
 client_secret = "env:SWITCH_CRONOFY_SECRET"
 upstream_profile_id = "{DEFAULT_RECALL_PROFILE}"
 """
+AS_V2 = """
+[profiles.notes]
+adapter = "recall-calendar-v2"
+base_url = "http://sandbox.test"
+api_key = "env:SWITCH_RECALL_KEY"
+deduplication = "none"
+bot_config = { bot_name = "Switched to V2" }
+"""
+V2_BOT_NAME = "Switched to V2"
 ZOOM = "https://zoom.us/j/{}"
 
 
@@ -57,6 +68,7 @@ class Switch:
     api: Api
     recall: RecallSandbox
     cronofy: CronofySandbox
+    v2: CalendarV2Sandbox
     config_path: Path
     calendar_id: str = ""
     seen: list[str] = field(default_factory=list)  # event ids upserted: each gets its own meeting
@@ -70,6 +82,9 @@ class Switch:
         config: GatewayConfig = load_config(self.config_path, self.gateway.catalogue)
         return await self.gateway.apply_config(config)
 
+    def meeting(self, event_id: str) -> str:
+        return ZOOM.format(5_550_000_000 + self.seen.index(event_id))
+
     async def upsert(self, event_id: str, start: datetime) -> None:
         self.seen.append(event_id)
         body = {
@@ -79,7 +94,7 @@ class Switch:
             "end": (start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "conferencing": {
                 "profile_id": "explicit",
-                "join_url": ZOOM.format(5_550_000_000 + len(self.seen)),
+                "join_url": self.meeting(event_id),
             },
             "extensions": [{"provider": "recall", "profile_id": "notes"}],
         }
@@ -146,12 +161,32 @@ class Switch:
         return found
 
     async def live_bots(self) -> dict[str, str]:
-        """bot id → who made it: "cronofy" (its integration's bots carry its metadata) or "recall-bot"."""
+        """bot id → who made it: recall-bot (its bots name their event), Calendar V2 (the profile's
+        bot_name) or Cronofy's integration."""
         made = {}
         for bot in await self.recall.admin_bots(BotQuery()):
-            if not bot.deleted:
-                made[bot.id] = "recall-bot" if "meetbridge_event" in (bot.metadata or {}) else "cronofy"
+            if bot.deleted:
+                continue
+            if "meetbridge_event" in (bot.metadata or {}):
+                made[bot.id] = "recall-bot"
+            else:
+                made[bot.id] = "recall-calendar-v2" if bot.bot_name == V2_BOT_NAME else "cronofy"
         return made
+
+    async def link_v2(self, starts: dict[str, datetime]) -> None:
+        """A Recall calendar holding the same meetings (as the user's calendar would), linked."""
+        calendar = await self.v2.create_calendar(
+            NewCalendar("google_calendar", "client", "secret", "refresh-switch", "owner@example.com")
+        )
+        for event_id, start in starts.items():
+            raw = {"summary": event_id, "location": self.meeting(event_id)}
+            await self.v2.seed_event(calendar.id, SeedEventIn(start, start + timedelta(minutes=30), raw=raw))
+        response = await self.api.client.put(
+            f"/v1/calendars/{self.calendar_id}/links/notes",
+            json={"recall_calendar_id": calendar.id},
+            headers=self.api.auth,
+        )
+        assert response.status_code in (200, 201), response.text
 
     async def link_cronofy(self) -> None:
         access_token, refresh_token = self.cronofy.add_account(calendar_ids=["cal_up"])
@@ -164,7 +199,7 @@ class Switch:
             },
             headers=self.api.auth,
         )
-        assert response.status_code == 201, response.text
+        assert response.status_code in (200, 201), response.text
 
 
 @pytest.fixture
@@ -186,17 +221,19 @@ async def switch(
     cronofy = CronofySandbox(
         client_id=CRONOFY_ID, client_secret=CRONOFY_SECRET, recall=recall, clock=recall.clock
     )
+    v2 = CalendarV2Sandbox(recall)
     app = create_recall_sandbox_app(
-        recall, extra_routes=[cronofy_sandbox_router(cronofy, path_prefix="/cronofy")]
+        recall, calendar_v2=v2, extra_routes=[cronofy_sandbox_router(cronofy, path_prefix="/cronofy")]
     )
     gateway.registry = AdapterRegistry(catalogue, transport=httpx.ASGITransport(app=app))
     await gateway.begin()
     _, token = await gateway.applications.create_token("switching")
     async with in_process_client(gateway) as client:
-        made = Switch(Api(client=client, token=token, gateway=gateway), recall, cronofy, config_path)
+        made = Switch(Api(client=client, token=token, gateway=gateway), recall, cronofy, v2, config_path)
         made.calendar_id = await made.api.calendar()
         yield made
     await cronofy.aclose()
+    await v2.aclose()
     await recall.aclose()
 
 
@@ -347,3 +384,35 @@ async def test_a_move_unfinished_when_the_meeting_enters_the_window_keeps_only_t
     event = await switch.event("standup")
     assert event["metadata"]["recall"]["bot_id"] == old_bot
     assert event["migrations"][-1]["outcome"] == "kept"
+
+
+async def test_the_issues_sequence_recall_bot_to_v2_to_cronofy_and_back(switch: Switch) -> None:
+    starts = {f"sync-{n}": hours(4 + n) for n in range(3)}
+    for event_id, start in starts.items():
+        await switch.upsert(event_id, start)
+    await switch.run_jobs()
+    assert sorted((await switch.live_bots()).values()) == ["recall-bot"] * 3
+
+    async def after_each_switch(adapter: str) -> None:
+        bots = await switch.live_bots()
+        for event_id in starts:
+            event = await switch.event(event_id)
+            last = event["migrations"][-1]
+            assert (last["outcome"], last["to_adapter"]) == ("moved", adapter), event["migrations"]
+            assert event["metadata"]["recall"]["bot_id"] == last["new_bot_id"]
+            assert bots[last["new_bot_id"]] == adapter
+
+    await switch.switch_to(AS_V2)
+    await switch.link_v2(starts)
+    await switch.run_jobs()
+    await after_each_switch("recall-calendar-v2")
+
+    await switch.switch_to(AS_CRONOFY)
+    await switch.link_cronofy()  # replaces the calendar's Calendar V2 link, now stale
+    await switch.run_jobs()
+    await after_each_switch("cronofy")
+
+    await switch.switch_to(AS_BOT)
+    await switch.run_jobs()
+    await after_each_switch("recall-bot")
+    assert [e.deleted for e in await switch.cronofy.admin_events()] == [True] * 3

@@ -30,6 +30,7 @@ from meetbridge.gateway import Gateway
 from meetbridge.linking import (
     calendar_for_credentials,
     calendar_profile,
+    current_link,
     link_calendar,
     provider_errors,
     unlink_calendar,
@@ -288,7 +289,7 @@ class OAuthCallbackController(Controller):
                 oauth_base_url=_oauth_base_url(gateway, profile_id),
                 transport=gateway.registry.transport,
             )
-        existing = await gateway.links.find(grant.calendar_id, grant.profile_id)
+        existing = await current_link(gateway, profile, grant.calendar_id)
         calendar = await calendar_for_credentials(
             linker,
             profile,
@@ -298,5 +299,7 @@ class OAuthCallbackController(Controller):
             email=grant.email,
         )
         rules = LinkRules(record=existing.record, series=existing.series) if existing else LinkRules()
-        link, created = await gateway.links.save(grant.calendar_id, grant.profile_id, calendar, rules)
+        link, created = await gateway.links.save(
+            grant.calendar_id, grant.profile_id, calendar, rules, adapter=profile.adapter
+        )
         return Response(LinkResponse(await link_read(gateway, link)), status_code=201 if created else 200)

@@ -45,6 +45,11 @@ class Link(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     credentials: str | None = None  # sealed (config/sealing.py): forwarding links only
     channel_id: str | None = None  # the provider's push channel: forwarding links only
+    adapter: str | None = None  # the mechanism it was made for (None: made before this was kept)
+
+    def serves(self, adapter: str) -> bool:
+        """False for a link made for the mechanism a profile had before it was switched."""
+        return self.adapter in (None, adapter)
 
 
 class LinkRules(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,6 +173,22 @@ class LinkRepository:
             )
             return [_link(row) for row in rows]
 
+    async def adopt_unrecorded(self, adapters: Mapping[str, str]) -> None:
+        """Links made before their mechanism was recorded get their profile's (``adapters``) now."""
+        async with self.database.write() as connection:
+            for profile_id, adapter in adapters.items():
+                await connection.execute(
+                    calendar_links.update()
+                    .where(calendar_links.c.profile_id == profile_id, calendar_links.c.adapter.is_(None))
+                    .values(adapter=adapter)
+                )
+
+    async def forget(self, link: Link) -> None:
+        """Remove a stale link (its profile moved to another mechanism) without touching the
+        extensions: they belong to the profile, which now acts through its new mechanism."""
+        async with self.database.write() as connection:
+            await connection.execute(calendar_links.delete().where(calendar_links.c.id == link.id))
+
     async def acting_for(self, link: Link) -> list[int]:
         async with self.database.read() as connection:
             return await events_acting_for(connection, link)
@@ -180,6 +201,7 @@ class LinkRepository:
         rules: LinkRules,
         *,
         forwarding: Mapping[str, Any] | None = None,
+        adapter: str | None = None,
     ) -> tuple[Link, bool]:
         """Create or update the link; (link, created). A new target or new rules owe a full sync.
 
@@ -189,6 +211,7 @@ class LinkRepository:
         now = utcnow()
         values: dict[str, Any] = {
             **(forwarding or {}),
+            **({"adapter": adapter} if adapter else {}),
             "provider_calendar_id": calendar.provider_calendar_id,
             "platform": calendar.platform,
             "email": calendar.email,
@@ -225,6 +248,11 @@ class LinkRepository:
             else:
                 link_id = row.id
                 before = _link(row)
+                if adapter and not before.serves(adapter):
+                    # Made for the mechanism the profile had before: this link replaces it.
+                    values.setdefault("credentials", None)
+                    values.setdefault("channel_id", None)
+                    values.update(sync_cursor=None, sync_from=None, last_synced_at=None, last_error=None)
                 resync = (
                     before.provider_calendar_id != calendar.provider_calendar_id
                     or before.record != rules.record

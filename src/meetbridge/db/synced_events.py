@@ -202,11 +202,18 @@ class SyncedEventStore:
         return {row.source_id for row in gone}
 
     async def replan_matched(self, link: Link, changed: set[str]) -> int:
-        """After a sync: re-plan managed events matched to a changed event, and those still waiting."""
+        """After a sync: re-plan managed events matched to a changed event, and those still waiting
+        for one (awaiting_sync, or a bot moving here from the profile's previous mechanism)."""
         now = utcnow()
         waiting = sa.and_(
-            event_extensions.c.status == ExtensionStatus.AWAITING_SYNC,
             event_extensions.c.profile_id == link.profile_id,
+            sa.or_(
+                event_extensions.c.status == ExtensionStatus.AWAITING_SYNC,
+                sa.and_(
+                    event_extensions.c.target_id.is_(None),
+                    event_extensions.c.status == ExtensionStatus.SCHEDULED,
+                ),
+            ),
         )
         condition = waiting
         if changed:

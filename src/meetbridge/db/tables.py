@@ -131,6 +131,9 @@ calendar_links = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("calendar_id", sa.ForeignKey("calendars.id", ondelete="CASCADE"), nullable=False),
     sa.Column("profile_id", sa.String(200), nullable=False),
+    # The mechanism the link was made for: after the profile is switched to another, the link is
+    # stale (kept while bots move; replaced by a link for the new mechanism).
+    sa.Column("adapter", sa.String(40), nullable=True),
     sa.Column("provider_calendar_id", sa.String(64), nullable=False, index=True),
     sa.Column("platform", sa.String(40), nullable=True),
     sa.Column("email", sa.String(320), nullable=True),  # the calendar owner's mailbox

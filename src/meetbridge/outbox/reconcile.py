@@ -20,7 +20,7 @@ from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.config.sealing import SealError
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository, StoredEvent
-from meetbridge.db.links import LinkRepository
+from meetbridge.db.links import Link, LinkRepository
 from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.db.tables import event_extensions, events, utcnow
@@ -196,7 +196,11 @@ class Reconciler:
         """The profile of a link on the event's calendar whose provider records by preferences."""
         for link in await self.links.of_calendar(event.calendar_id):
             profile = self.config.profiles.get(link.profile_id)
-            if profile is not None and isinstance(self.registry.adapter(profile), PresetLinker):
+            if (
+                profile is not None
+                and link.serves(profile.adapter)
+                and isinstance(self.registry.adapter(profile), PresetLinker)
+            ):
                 return profile.profile_id
         return None
 
@@ -245,12 +249,12 @@ class Reconciler:
         adapter = self.registry.adapter(profile)
         forwarder = forwarder_of(adapter)
         if forwarder is not None:
-            target = await self._forward_target(event, profile_id, state)
+            target = await self._forward_target(event, profile, state)
             if isinstance(target, Outcome):
                 return stamp(target, made_under)
             event = msgspec.structs.replace(event, forward=target, deleted=event.deleted or drop_copy)
         if adapter.links_calendars and (want_bot or isinstance(adapter, PresetLinker)):
-            linked = await self._linked(event, profile_id, state)
+            linked = await self._linked(event, profile, state)
             if isinstance(linked, Outcome):
                 if want_bot:
                     return stamp(linked, made_under)
@@ -279,15 +283,21 @@ class Reconciler:
         except Exception as exc:
             raise AdapterFailure(profile.adapter, exc) from exc
 
+    async def _link_for(self, calendar_id: str, profile: Profile) -> Link | None:
+        """The calendar's link for the profile's mechanism (one made for its previous one is not)."""
+        link = await self.links.find(calendar_id, profile.profile_id)
+        return link if link is not None and link.serves(profile.adapter) else None
+
     async def _forward_target(
-        self, event: EventSnapshot, profile_id: str, state: ProviderState | None
+        self, event: EventSnapshot, profile: Profile, state: ProviderState | None
     ) -> ForwardTarget | Outcome:
         """Where a forwarding adapter copies the event, or why it cannot (kept records stay)."""
+        profile_id = profile.profile_id
 
         def failed(message: str) -> Outcome:
             return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
 
-        link = await self.links.find(event.calendar_id, profile_id)
+        link = await self._link_for(event.calendar_id, profile)
         if link is None:
             return failed(
                 f"calendar {event.calendar_id} is not linked for profile {profile_id}: PUT "
@@ -310,16 +320,17 @@ class Reconciler:
             )
 
     async def _linked(
-        self, event: EventSnapshot, profile_id: str, state: ProviderState | None
+        self, event: EventSnapshot, profile: Profile, state: ProviderState | None
     ) -> LinkedEvent | Outcome:
         """The provider event a calendar adapter acts on, or why there is none (yet)."""
+        profile_id = profile.profile_id
         bot_id = (state or {}).get("bot_id")
 
         def waiting(status: ExtensionStatus, message: str) -> Outcome:
             # Whatever the adapter made before stays recorded: nothing is forgotten while we wait.
             return Outcome(status=status, last_error=message, bot_id=bot_id, provider_state=state)
 
-        link = await self.links.find(event.calendar_id, profile_id)
+        link = await self._link_for(event.calendar_id, profile)
         if link is None:
             message = (
                 f"calendar {event.calendar_id} is not linked for profile {profile_id}: "

@@ -57,6 +57,8 @@ class SyncRunner:
         if link is None:
             return  # unlinked meanwhile
         profile = self.config.profiles.get(link.profile_id)
+        if profile is not None and not link.serves(profile.adapter):
+            return  # made for the profile's previous mechanism: nothing reads it any more
         forwarder = forwarder_of(self.registry.adapter(profile)) if profile else None
         if profile is not None and forwarder is not None:
             await self._read_back(link, profile.adapter, forwarder)
