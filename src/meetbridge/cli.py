@@ -214,7 +214,12 @@ def serve(
 @main.command("reload")
 @_config_option
 @_pid_file_option
-def reload(config_path: Path | None, pid_file: Path | None) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what the switch would do (each bot that moves, with its provider calls); signal nothing.",
+)
+def reload(config_path: Path | None, pid_file: Path | None, dry_run: bool) -> None:
     """Validate the configuration, then have the running server switch to it (SIGHUP).
 
     Problems: one line each, exit 2, and the server is left alone. No server: exit 1.
@@ -234,6 +239,16 @@ def reload(config_path: Path | None, pid_file: Path | None) -> None:
             click.echo(line, err=True)
         click.echo("meetbridge: not reloading; the server keeps its previous configuration", err=True)
         raise SystemExit(2) from None
+    if dry_run:
+        from meetbridge.db.migrate import upgrade
+        from meetbridge.switching import plan_lines, plans_for
+
+        upgrade(settings.database_url)
+        for plan in asyncio.run(plans_for(settings, config, sorted(config.profiles))):
+            for line in plan_lines(plan, dry_run=True):
+                click.echo(line)
+        click.echo("dry run: the server was not signalled")
+        return
     try:
         pid = signal_server(settings.pid_file)
     except ServerNotRunning as exc:

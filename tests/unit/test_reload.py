@@ -352,3 +352,21 @@ def test_the_pid_file_setting(tmp_path: Path) -> None:
     assert Settings.from_env({"MEETBRIDGE_PID_FILE": "/run/meetbridge.pid"}).pid_file == Path(
         "/run/meetbridge.pid"
     )
+
+
+def test_reload_dry_run_prints_the_plan_and_signals_nothing(
+    settings: Settings, fake_server: tuple[Path, Path]
+) -> None:
+    pid_file, noted = fake_server
+    assert settings.config_path is not None
+
+    result = CliRunner().invoke(
+        main,
+        ["reload", "--dry-run", "--config", str(settings.config_path), "--pid-file", str(pid_file)],
+        env={"MEETBRIDGE_DATABASE_URL": settings.database_url},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "dry run: the server was not signalled"
+    assert "profile int_sales_0000 → recall-bot: nothing to move" in result.stdout
+    assert not noted.exists()
