@@ -1,15 +1,17 @@
 """Switching a profile's mechanism end to end: one real ``meetbridge serve`` whose profile ``notes`` is
-switched between ``recall-bot`` and ``cronofy`` by rewriting its file and running ``meetbridge reload``.
+switched between ``recall-bot``, ``recall-calendar-v2`` and ``cronofy`` by rewriting its file and running
+``meetbridge reload``.
 
-One ``meetbridge sandbox`` process serves both stand-ins: the Recall one (where recall-bot makes its
-bots) and the Cronofy one (whose Recall integration makes its bots in that same Recall stand-in), so a
-meeting's bots can be compared whoever made them. Bots are told apart by their metadata: recall-bot's
-carry ``meetbridge_event``, the Cronofy integration's carry ``cronofy_calendar_id`` and
-``cronofy_event_id``. Each test has its own calendar and meeting ids; the first two delete their events
-at the end, so the switches of a later test move only its own bots.
+One ``meetbridge sandbox`` process serves every stand-in: the Recall one (where recall-bot makes its
+bots, with its Calendar V2 calendars, whose webhooks go to ``/v1/webhooks/recall/notes``) and the Cronofy
+one (whose Recall integration makes its bots in that same Recall stand-in), so a meeting's bots can be
+compared whoever made them. Bots are told apart by their metadata and name: recall-bot's carry
+``meetbridge_event``, the Cronofy integration's ``cronofy_calendar_id`` and ``cronofy_event_id``, Calendar
+V2's the V2 profile's ``bot_name``. Each test has its own calendar and meeting ids; all but the last
+delete their events at the end, so the switches of a later test move only its own bots.
 
 After the SIGKILL of the crash test, the restarted server resumes the moves once the dead process's
-job leases (30 s) expire: that test takes about 35 s of the module's minute.
+job leases (30 s) expire: that test takes about 35 s of the module's minute and a half.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import sys
 import textwrap
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -48,15 +50,17 @@ from tests.e2e.cronofy import (
     cronofy_sandbox_process,
 )
 from tests.e2e.recall import API_KEY as RECALL_API_KEY
-from tests.e2e.recall import ENV_KEY, ENV_SECRET, event_body, from_now, zoom
+from tests.e2e.recall import ENV_KEY, ENV_SECRET, event_body, from_now, wire, zoom
 from tests.e2e.server import ServerProcess, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NOTES = "notes"
-RECALL_BOT, CRONOFY = "recall-bot", "cronofy"
+RECALL_BOT, CRONOFY, V2 = "recall-bot", "cronofy", "recall-calendar-v2"
+V2_BOT_NAME = "Switched to V2"  # the V2 profile's bot_config bot_name: how its bots are told apart
 POLL_INTERVAL = 2  # seconds: the cronofy profile's poll for missed push notifications
 MOVE_DEADLINE = 120.0  # seconds for a whole switch's moves
+LEG_DEADLINE = 60.0  # seconds for one leg of the issue's sequence (they take about 5)
 NOT_RELOADED = "configuration NOT reloaded; still running the previous one"
 RELOADED = "configuration reloaded"
 KEPT = "starts within the 15-minute safety window: keeps its bot"
@@ -75,6 +79,21 @@ def notes_profile(adapter: str, sandbox_url: str) -> str:
             upstream_profile_id = "{UPSTREAM_PROFILE}"
             poll_interval_seconds = {POLL_INTERVAL}
             rate_limits = {{ api = {UNPACED} }}
+            """
+    elif adapter == V2:
+        v2_limits = ", ".join(
+            f"{endpoint} = {UNPACED}"
+            for endpoint in ("calendars", "calendar_events_list", "calendar_event", "calendar_event_bot")
+        )
+        profile = f"""
+            [profiles.{NOTES}]
+            adapter = "recall-calendar-v2"
+            base_url = "{sandbox_url}"
+            api_key = "env:{ENV_KEY}"
+            webhook_secret = "env:{ENV_SECRET}"
+            deduplication = "none"
+            bot_config = {{ bot_name = "{V2_BOT_NAME}" }}
+            rate_limits = {{ {v2_limits} }}
             """
     else:  # recall-bot, or any other adapter name (an invalid one for the refusal test)
         profile = f"""
@@ -253,6 +272,45 @@ class SwitchGateway(CronofyGateway):
     def idle_worker(self) -> bool:
         return self.pending_jobs() == 0
 
+    # --- the user's calendar at Recall (Calendar V2) ----------------------------------------------
+
+    def recall_calendar(self) -> str:
+        """A Recall Calendar V2 calendar made with the API key, as an app that has one would have."""
+        response = httpx.post(
+            f"{self.sandbox.url}/api/v2/calendars/",
+            headers={"Authorization": f"Token {RECALL_API_KEY}"},
+            json={
+                "platform": "google_calendar",
+                "oauth_client_id": "client",
+                "oauth_client_secret": "secret",
+                "oauth_refresh_token": f"refresh-{secrets.token_hex(4)}",
+                "oauth_email": "owner@example.com",
+            },
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        recall_calendar_id: str = response.json()["id"]
+        return recall_calendar_id
+
+    def seed_meetings(self, recall_calendar_id: str, meetings: Meetings) -> None:
+        """The provider's copy of each event: same meeting link and start, as Recall syncs it."""
+        for event_id in meetings.ids:
+            start = meetings.start[event_id]
+            body = {
+                "start_time": wire(start),
+                "end_time": wire(start + timedelta(minutes=30)),
+                "raw": {"summary": f"e2e {event_id}", "location": zoom(meetings.meeting[event_id])},
+            }
+            response = self.sandbox.admin.post(f"/_sandbox/calendars/{recall_calendar_id}/events", json=body)
+            assert response.status_code in (200, 201), response.text
+
+    def put_link(self, calendar_id: str, body: Json) -> tuple[int, Json]:
+        """``PUT …/links/notes``: (status, link), for 200 (replaced) or 201 (new)."""
+        response = self.client.put(f"/v1/calendars/{calendar_id}/links/{NOTES}", json=body)
+        assert response.status_code in (200, 201), f"{response.status_code} {response.text}"
+        link: Json = response.json()["link"]
+        return response.status_code, link
+
 
 @contextlib.contextmanager
 def running_switch_gateway(workdir: Path) -> Iterator[SwitchGateway]:
@@ -346,7 +404,11 @@ def last_step(event: Json) -> Json | None:
 
 
 def made_by(bot: Json) -> str:
-    return RECALL_BOT if "meetbridge_event" in bot["metadata"] else CRONOFY
+    """recall-bot's bots name their event, Calendar V2's carry the V2 profile's bot_name, the rest are
+    the Cronofy integration's."""
+    if "meetbridge_event" in bot["metadata"]:
+        return RECALL_BOT
+    return V2 if bot.get("bot_name") == V2_BOT_NAME else CRONOFY
 
 
 def wait_for_bots(gateway: SwitchGateway, calendar_id: str, meetings: Meetings) -> dict[str, str]:
@@ -379,24 +441,28 @@ def wait_moved(
     """Until the last migration step of every event is ``moved`` to ``to_adapter``, then the worker
     idle; returns the seconds it took."""
     began = time.monotonic()
-    progress: list[int] = [0]
+    stuck: dict[str, Json | None] = {}  # event id → last step, of the events not moved yet
 
     def moved() -> bool:
         events = gateway.read_all(calendar_id, event_ids)
-        done = [
-            e
-            for e in events.values()
-            if (step := last_step(e)) is not None
-            and (step["outcome"], step["to_adapter"]) == ("moved", to_adapter)
-        ]
-        progress[0] = len(done)
-        return len(done) == len(event_ids)
+        stuck.clear()
+        for event_id, event in events.items():
+            step = last_step(event)
+            if step is None or (step["outcome"], step["to_adapter"]) != ("moved", to_adapter):
+                stuck[event_id] = step
+        return not stuck
 
     try:
         wait_until(moved, timeout=timeout, what=f"{len(event_ids)} moves to {to_adapter}", interval=0.5)
     except AssertionError as exc:
+        last_steps = Counter(
+            (s["from_adapter"], s["to_adapter"], s["outcome"], s["detail"]) if s else None
+            for s in stuck.values()
+        )
         raise AssertionError(
-            f"{exc}: {progress[0]} of {len(event_ids)} moved; server log tail:\n{gateway.log_tail()}"
+            f"{exc}: {len(event_ids) - len(stuck)} of {len(event_ids)} moved; the others' last steps"
+            f" (from, to, outcome, detail): {dict(last_steps)}; not moved: {sorted(stuck)[:10]}; pending"
+            f" jobs: {gateway.pending_jobs()}; server log tail:\n{gateway.log_tail()}"
         ) from None
     took = time.monotonic() - began
     wait_until(gateway.idle_worker, timeout=30, what="the worker idle after the moves", interval=0.05)
@@ -459,6 +525,8 @@ def assert_moved(
         if to_adapter == CRONOFY:
             assert bot["metadata"].get("cronofy_calendar_id") == cronofy_calendar_id, bot["metadata"]
             assert bot["metadata"].get("cronofy_event_id") == event_id, bot["metadata"]
+        elif to_adapter == V2:
+            assert "cronofy_event_id" not in bot["metadata"], bot["metadata"]
         else:
             assert bot["metadata"]["meetbridge_event"] == event["event_uid"], bot["metadata"]
         old = bots[before[event_id]]
@@ -726,6 +794,117 @@ def test_an_invalid_config_is_refused_without_disturbing_anything(gateway: Switc
         assert (extension["status"], extension["last_error"]) == ("scheduled", None), extension
 
     cleanup(gateway, calendar_id, meetings)
+
+
+@contextlib.contextmanager
+def deleted_on_failure(gateway: SwitchGateway, calendar_id: str, meetings: Meetings) -> Iterator[None]:
+    """A test that fails half-way still deletes its events (best effort), so that the module's later
+    switches move only their own test's bots."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            gateway.delete_all(calendar_id, meetings.ids)
+        raise
+
+
+def test_the_issues_sequence_with_100_live_events(gateway: SwitchGateway) -> None:
+    """recall-bot → recall-calendar-v2 → cronofy → recall-bot, 100 live events. Each switch is loaded
+    and its re-planned events handled (waiting for a link the new mechanism needs) before the calendar is
+    linked for it; then every event's bot is the new mechanism's, one live bot per meeting, the old ones
+    deleted."""
+    calendar_id = gateway.calendar("sequence")
+    cronofy_calendar_id = f"cal_seq_{uuid.uuid4().hex[:10]}"
+    meetings = Meetings(7_400_000_000)
+    gateway.upsert_all(calendar_id, [meetings.add(f"seq-{n:03d}", from_now(hours=1 + n)) for n in range(100)])
+    with deleted_on_failure(gateway, calendar_id, meetings):
+        on_bot = wait_for_bots(gateway, calendar_id, meetings)
+        assert_one_bot_per_meeting(gateway, meetings, "before switching")
+        assert len(set(on_bot.values())) == 100
+        # The user's calendar at Recall holds the same meetings (same link and start).
+        recall_calendar_id = gateway.recall_calendar()
+        gateway.seed_meetings(recall_calendar_id, meetings)
+        timings: dict[str, float] = {}
+
+        def switch_unlinked(adapter: str, before: dict[str, str]) -> float:
+            """Load ``adapter``; once the re-planned events are handled, nothing has moved (the calendar
+            is not linked for it yet). Returns when the switch began."""
+            began = time.monotonic()
+            gateway.switch_to(adapter)
+            wait_until(gateway.idle_worker, timeout=30, what="the re-planned events handled", interval=0.05)
+            plan = gateway.migration_plan()
+            planned = {e["event_id"]: e for e in plan["events"] if e["calendar_id"] == calendar_id}
+            assert set(planned) == set(meetings.ids)
+            reason = (
+                f"calendar {calendar_id} is not linked for profile {NOTES} under {adapter}: "
+                f"PUT /v1/calendars/{calendar_id}/links/{NOTES} first"
+            )
+            for entry in planned.values():
+                assert (entry["action"], entry["reason"]) == ("cannot_move", reason), entry
+            events = gateway.read_all(calendar_id, meetings.ids)
+            assert {e: bot_id_of(event) for e, event in events.items()} == before
+            live = gateway.live_by_meeting(meetings.all_keys())
+            assert {b["id"] for bots in live.values() for b in bots} == set(before.values())
+            return began
+
+        def moved_to(adapter: str, before: dict[str, str], from_adapter: str, began: float) -> dict[str, str]:
+            wait_moved(gateway, calendar_id, meetings.ids, adapter, LEG_DEADLINE)
+            timings[f"{from_adapter} → {adapter}"] = took = time.monotonic() - began
+            print(f"\n100 moves {from_adapter} → {adapter} (reload to all moved): {took:.1f}s")
+            assert_one_bot_per_meeting(gateway, meetings, f"after switching to {adapter}")
+            return assert_moved(
+                gateway,
+                calendar_id,
+                meetings,
+                meetings.ids,
+                before=before,
+                from_adapter=from_adapter,
+                to_adapter=adapter,
+                cronofy_calendar_id=cronofy_calendar_id,
+            )
+
+        # --- recall-bot → recall-calendar-v2 ------------------------------------------------------------
+        began = switch_unlinked(V2, on_bot)
+        status, link = gateway.put_link(calendar_id, {"recall_calendar_id": recall_calendar_id})
+        assert (status, link["status"]) == (201, "connected"), (status, link)
+        on_v2 = moved_to(V2, on_bot, RECALL_BOT, began)
+        bots = gateway.bots_by_id()
+        for event_id in meetings.ids:
+            assert bots[on_v2[event_id]]["bot_name"] == V2_BOT_NAME, bots[on_v2[event_id]]
+
+        # --- recall-calendar-v2 → cronofy: the Cronofy link replaces the Calendar V2 one ----------------
+        began = switch_unlinked(CRONOFY, on_v2)
+        status, link = gateway.put_link(calendar_id, gateway.link_body(cronofy_calendar_id))
+        assert (link["status"], link["cronofy_calendar_id"]) == ("connected", cronofy_calendar_id), (
+            status,
+            link,
+        )
+        on_cronofy = moved_to(CRONOFY, on_v2, V2, began)
+        forwarded = {
+            e["event_id"]: e for e in gateway.cronofy_events() if e["calendar_id"] == cronofy_calendar_id
+        }
+        assert set(forwarded) == set(meetings.ids), sorted(set(forwarded) ^ set(meetings.ids))
+        assert [e for e in meetings.ids if forwarded[e]["deleted"]] == []
+
+        # --- cronofy → recall-bot (no link needed) ------------------------------------------------------
+        began = time.monotonic()
+        gateway.switch_to(RECALL_BOT)
+        moved_to(RECALL_BOT, on_cronofy, CRONOFY, began)
+        forwarded = {
+            e["event_id"]: e for e in gateway.cronofy_events() if e["calendar_id"] == cronofy_calendar_id
+        }
+        assert [e for e in meetings.ids if not forwarded[e]["deleted"]] == [], "Cronofy copies not deleted"
+        # Every meeting saw exactly one bot of each mechanism's turn, in all: nothing made twice.
+        ever: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for bot in gateway.sandbox.bots():
+            if meeting_key(bot) in meetings.all_keys():
+                ever[meeting_key(bot)].append(made_by(bot))
+        expected = sorted([RECALL_BOT, V2, CRONOFY, RECALL_BOT])
+        twice = {k: v for k, v in ever.items() if sorted(v) != expected}
+        assert not twice, twice
+
+        print(f"the sequence's three legs: {sum(timings.values()):.1f}s")
+        cleanup(gateway, calendar_id, meetings)
 
 
 def test_a_crash_in_the_middle_of_a_migration_resumes_without_doubles(gateway: SwitchGateway) -> None:

@@ -238,17 +238,12 @@ class LinkRepository:
                         .returning(calendar_links.c.id)
                     )
                 ).scalar_one()
-                resync = True
-                # Events already asking for this profile (waiting for a link, or for their bot to
-                # move to the profile's new mechanism) are planned again.
-                created = await _link_by_id(connection, link_id)
-                for pk in await events_acting_for(connection, created):
-                    await enqueue(connection, pk, now)
-                    replanned = True
+                resync = fresh = True
             else:
                 link_id = row.id
                 before = _link(row)
-                if adapter and not before.serves(adapter):
+                fresh = adapter is not None and not before.serves(adapter)
+                if fresh:
                     # Made for the mechanism the profile had before: this link replaces it.
                     values.setdefault("credentials", None)
                     values.setdefault("channel_id", None)
@@ -270,6 +265,13 @@ class LinkRepository:
                         connection, before, calendar.status, now, forget_bots=forwarding is None
                     )
                 resync = resync or forwarding is not None
+            if fresh:
+                # A new link, or one replacing the link of the profile's previous mechanism: events
+                # already asking for the profile (waiting for a link, or for their bot to move to
+                # the new mechanism) are planned again.
+                for pk in await events_acting_for(connection, await _link_by_id(connection, link_id)):
+                    await enqueue(connection, pk, now)
+                    replanned = True
             if resync:
                 await enqueue_job(connection, SYNC, link_id, now)
             saved = _link(
