@@ -88,7 +88,7 @@ async def link_calendar(
 ) -> tuple[Link, bool]:
     await gateway.calendars.get(application_id, calendar_id)
     profile, linker = calendar_profile(gateway, profile_id)
-    existing = await current_link(gateway, profile, calendar_id)
+    existing = await gateway.links.for_mechanism(calendar_id, profile_id, profile.adapter)
     calendar_fields = {"user_id": user_id, "preferences": preferences}
     forward_fields = forward_fields or {}
     if isinstance(linker, EventForwarder):
@@ -165,13 +165,6 @@ async def link_calendar(
         series=series if series is not None else (existing.series if existing else []),
     )
     return await gateway.links.save(calendar_id, profile_id, calendar, rules, adapter=profile.adapter)
-
-
-async def current_link(gateway: Gateway, profile: Profile, calendar_id: str) -> Link | None:
-    """The calendar's link for the profile's mechanism; one made for a mechanism the profile had
-    before is replaced by a new link, not in its way."""
-    link = await gateway.links.find(calendar_id, profile.profile_id)
-    return link if link is not None and link.serves(profile.adapter) else None
 
 
 def serving(gateway: Gateway, links: list[Link]) -> list[Link]:

@@ -140,9 +140,7 @@ class Planner:
         adapter = self.registry.adapter(profile)
         if not (adapter.links_calendars or isinstance(adapter, EventForwarder)):
             return None
-        link = await self.links.find(calendar_id, profile.profile_id)
-        if link is not None and not link.serves(profile.adapter):
-            link = None  # made for the mechanism the profile had before
+        link = await self.links.for_mechanism(calendar_id, profile.profile_id, profile.adapter)
         if link is None:
             return (
                 f"calendar {calendar_id} is not linked for profile {profile.profile_id} under "

@@ -30,7 +30,6 @@ from meetbridge.gateway import Gateway
 from meetbridge.linking import (
     calendar_for_credentials,
     calendar_profile,
-    current_link,
     link_calendar,
     provider_errors,
     unlink_calendar,
@@ -289,7 +288,7 @@ class OAuthCallbackController(Controller):
                 oauth_base_url=_oauth_base_url(gateway, profile_id),
                 transport=gateway.registry.transport,
             )
-        existing = await current_link(gateway, profile, grant.calendar_id)
+        existing = await gateway.links.for_mechanism(grant.calendar_id, grant.profile_id, profile.adapter)
         calendar = await calendar_for_credentials(
             linker,
             profile,

@@ -123,6 +123,12 @@ class LinkRepository:
             row = (await connection.execute(_link_of(calendar_id, profile_id))).first()
         return _link(row) if row else None
 
+    async def for_mechanism(self, calendar_id: str, profile_id: str, adapter: str) -> Link | None:
+        """The calendar's link for the profile as ``adapter``: one made for the mechanism the profile
+        had before a switch is not (a new link replaces it)."""
+        link = await self.find(calendar_id, profile_id)
+        return link if link is not None and link.serves(adapter) else None
+
     async def get(self, application_id: str, calendar_id: str, profile_id: str) -> Link:
         async with self.database.read() as connection:
             row = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -31,6 +32,16 @@ class MigrationStep(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime | None = None
 
 
+def _latest(profile_id: str) -> sa.Select[Any]:
+    """The incarnation a profile was last configured with."""
+    return (
+        sa.select(profile_incarnations.c.incarnation)
+        .where(profile_incarnations.c.profile_id == profile_id)
+        .order_by(profile_incarnations.c.last_seen_at.desc())
+        .limit(1)
+    )
+
+
 class IncarnationStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -44,12 +55,7 @@ class IncarnationStore:
         async with self.database.write() as connection:
             for profile in config.profiles.values():
                 current = incarnation(profile)
-                latest = await connection.scalar(
-                    sa.select(profile_incarnations.c.incarnation)
-                    .where(profile_incarnations.c.profile_id == profile.profile_id)
-                    .order_by(profile_incarnations.c.last_seen_at.desc())
-                    .limit(1)
-                )
+                latest = await connection.scalar(_latest(profile.profile_id))
                 if latest is not None and latest != current:
                     changed.append(profile.profile_id)
                 exists = await connection.scalar(
@@ -96,12 +102,7 @@ class IncarnationStore:
 
     async def latest(self, profile_id: str) -> str | None:
         async with self.database.read() as connection:
-            found: str | None = await connection.scalar(
-                sa.select(profile_incarnations.c.incarnation)
-                .where(profile_incarnations.c.profile_id == profile_id)
-                .order_by(profile_incarnations.c.last_seen_at.desc())
-                .limit(1)
-            )
+            found: str | None = await connection.scalar(_latest(profile_id))
         return found
 
     async def made_under(

@@ -20,7 +20,7 @@ from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.config.sealing import SealError
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository, StoredEvent
-from meetbridge.db.links import Link, LinkRepository
+from meetbridge.db.links import LinkRepository
 from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.db.tables import event_extensions, events, utcnow
@@ -283,11 +283,6 @@ class Reconciler:
         except Exception as exc:
             raise AdapterFailure(profile.adapter, exc) from exc
 
-    async def _link_for(self, calendar_id: str, profile: Profile) -> Link | None:
-        """The calendar's link for the profile's mechanism (one made for its previous one is not)."""
-        link = await self.links.find(calendar_id, profile.profile_id)
-        return link if link is not None and link.serves(profile.adapter) else None
-
     async def _forward_target(
         self, event: EventSnapshot, profile: Profile, state: ProviderState | None
     ) -> ForwardTarget | Outcome:
@@ -297,7 +292,7 @@ class Reconciler:
         def failed(message: str) -> Outcome:
             return Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
 
-        link = await self._link_for(event.calendar_id, profile)
+        link = await self.links.for_mechanism(event.calendar_id, profile_id, profile.adapter)
         if link is None:
             return failed(
                 f"calendar {event.calendar_id} is not linked for profile {profile_id}: PUT "
@@ -330,7 +325,7 @@ class Reconciler:
             # Whatever the adapter made before stays recorded: nothing is forgotten while we wait.
             return Outcome(status=status, last_error=message, bot_id=bot_id, provider_state=state)
 
-        link = await self._link_for(event.calendar_id, profile)
+        link = await self.links.for_mechanism(event.calendar_id, profile_id, profile.adapter)
         if link is None:
             message = (
                 f"calendar {event.calendar_id} is not linked for profile {profile_id}: "
