@@ -23,7 +23,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -35,6 +35,7 @@ from tests.e2e.recall import gateway_config as bots_profile_config
 from tests.e2e.server import ServerProcess, wait_until
 
 Json = dict[str, Any]
+G = TypeVar("G", bound="CronofyGateway")
 
 PROFILE = "cron"
 BOTS = BOTS_PROFILE  # "bots": recall-bot on the same Recall stand-in
@@ -339,17 +340,20 @@ def cronofy_sandbox_process(
 
 
 @contextlib.contextmanager
-def running_cronofy_gateway(
+def running_gateway(
     workdir: Path,
+    make: Callable[[ServerProcess, SandboxProcess], G],
     *,
-    poll_interval_seconds: int = 60,
+    config_text: Callable[[str], str],
+    webhook_profile: str,
     token_lifetime: int = 3600,
     bot_id_delay: float = 0.0,
-) -> Iterator[CronofyGateway]:
-    """Sandbox and gateway processes (for one test module, or a few tests); both stopped on exit.
+) -> Iterator[G]:
+    """Sandbox and gateway processes, the gateway configured by ``config_text(sandbox url)`` and
+    receiving the sandbox's Recall webhooks as ``webhook_profile``; both stopped on exit.
 
     ``token_lifetime`` is the Cronofy stand-in's access token lifetime in seconds, ``bot_id_delay`` how
-    long after making a bot it shows the id on reads, ``poll_interval_seconds`` the cron profile's poll.
+    long after making a bot it shows the id on reads.
     """
     recall_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     config = workdir / "meetbridge.toml"
@@ -363,21 +367,41 @@ def running_cronofy_gateway(
     server = ServerProcess(workdir, config=config, env=env)
     sandbox = cronofy_sandbox_process(
         workdir,
-        webhook_url=f"{server.url}/v1/webhooks/recall/{BOTS}",
+        webhook_url=f"{server.url}/v1/webhooks/recall/{webhook_profile}",
         webhook_secret=recall_secret,
         token_lifetime=token_lifetime,
         bot_id_delay=bot_id_delay,
     )
-    gateway: CronofyGateway | None = None
+    gateway: G | None = None
     try:
         sandbox.start()
-        config.write_text(gateway_config(sandbox.url, poll_interval_seconds=poll_interval_seconds))
+        config.write_text(config_text(sandbox.url))
         server.cli("db", "upgrade")
         server.start()
-        gateway = CronofyGateway(server, sandbox)
+        gateway = make(server, sandbox)
         yield gateway
     finally:
         if gateway is not None:
             gateway.close()
         server.stop()
         sandbox.stop()
+
+
+@contextlib.contextmanager
+def running_cronofy_gateway(
+    workdir: Path,
+    *,
+    poll_interval_seconds: int = 60,
+    token_lifetime: int = 3600,
+    bot_id_delay: float = 0.0,
+) -> Iterator[CronofyGateway]:
+    """The ``cron`` and ``bots`` profiles on one sandbox; ``poll_interval_seconds`` is cron's poll."""
+    with running_gateway(
+        workdir,
+        CronofyGateway,
+        config_text=lambda url: gateway_config(url, poll_interval_seconds=poll_interval_seconds),
+        webhook_profile=BOTS,
+        token_lifetime=token_lifetime,
+        bot_id_delay=bot_id_delay,
+    ) as gateway:
+        yield gateway

@@ -17,7 +17,6 @@ job leases (30 s) expire: that test takes about 35 s of the module's minute and 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import secrets
@@ -37,8 +36,6 @@ import httpx
 import pytest
 
 from tests.e2e.cronofy import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     ENV_SECRET_KEY,
@@ -47,11 +44,11 @@ from tests.e2e.cronofy import (
     UPSTREAM_PROFILE,
     CronofyGateway,
     Json,
-    cronofy_sandbox_process,
+    running_gateway,
 )
 from tests.e2e.recall import API_KEY as RECALL_API_KEY
 from tests.e2e.recall import ENV_KEY, ENV_SECRET, event_body, from_now, wire, zoom
-from tests.e2e.server import ServerProcess, wait_until
+from tests.e2e.server import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -315,33 +312,14 @@ class SwitchGateway(CronofyGateway):
 @contextlib.contextmanager
 def running_switch_gateway(workdir: Path) -> Iterator[SwitchGateway]:
     """``meetbridge sandbox`` (Recall + Cronofy stand-ins) and ``meetbridge serve`` with ``notes`` as
-    recall-bot on it; both stopped on exit. The variant of ``running_cronofy_gateway`` for one profile."""
-    recall_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    config = workdir / "meetbridge.toml"
-    env = {
-        ENV_KEY: RECALL_API_KEY,
-        ENV_SECRET: recall_secret,
-        ENV_CLIENT_ID: CLIENT_ID,
-        ENV_CLIENT_SECRET: CLIENT_SECRET,
-        ENV_SECRET_KEY: secrets.token_urlsafe(32),
-    }
-    server = ServerProcess(workdir, config=config, env=env)
-    sandbox = cronofy_sandbox_process(
-        workdir, webhook_url=f"{server.url}/v1/webhooks/recall/{NOTES}", webhook_secret=recall_secret
-    )
-    gateway: SwitchGateway | None = None
-    try:
-        sandbox.start()
-        config.write_text(notes_profile(RECALL_BOT, sandbox.url))
-        server.cli("db", "upgrade")
-        server.start()
-        gateway = SwitchGateway(server, sandbox)
+    recall-bot on it; both stopped on exit."""
+    with running_gateway(
+        workdir,
+        SwitchGateway,
+        config_text=lambda url: notes_profile(RECALL_BOT, url),
+        webhook_profile=NOTES,
+    ) as gateway:
         yield gateway
-    finally:
-        if gateway is not None:
-            gateway.close()
-        server.stop()
-        sandbox.stop()
 
 
 @pytest.fixture(scope="module")
