@@ -7,6 +7,7 @@ import secrets
 import shlex
 import signal
 import sys
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import click
@@ -66,10 +67,14 @@ async def _demo_credentials(gateway: Gateway) -> tuple[str, str]:
     return token, calendar.calendar_id
 
 
-def demo_banner(base_url: str, token: str, calendar_id: str, profile_id: str | None) -> str:
+def demo_banner(
+    base_url: str, token: str, calendar_id: str, profile_id: str | None, *, today: date | None = None
+) -> str:
+    # Tomorrow at 16:00 UTC: far enough ahead that Recall schedules the bot, whenever the demo runs.
+    day = (today or datetime.now(UTC).date()) + timedelta(days=1)
     body = (
         '{"event_id": "demo-1", "summary": "Demo meeting", '
-        '"start": "2030-01-01T16:00:00Z", "end": "2030-01-01T17:00:00Z", '
+        f'"start": "{day}T16:00:00Z", "end": "{day}T17:00:00Z", '
         '"conferencing": {"profile_id": "explicit", "provider_description": "Zoom", '
         '"join_url": "https://zoom.us/j/1234567890"}'
         + (f', "extensions": [{{"provider": "recall", "profile_id": "{profile_id}"}}]' if profile_id else "")

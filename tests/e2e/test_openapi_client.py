@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -134,7 +135,10 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Generate a client package from the committed document; yield its (unique) import name."""
     root = tmp_path_factory.mktemp("generated")
     package = f"meetbridge_client_{uuid.uuid4().hex[:8]}"
-    executable = shutil.which("openapi-python-client")
+    # The generator runs `ruff` from PATH: the one installed beside this Python, even when the
+    # interpreter was started by its path without activating its environment.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    executable = shutil.which("openapi-python-client", path=path)
     command = [executable] if executable else [sys.executable, "-m", "openapi_python_client"]
     result = subprocess.run(
         [
@@ -152,6 +156,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, "PATH": path},
     )
     assert result.returncode == 0, f"generation failed:\n{result.stdout}\n{result.stderr}"
     sys.path.insert(0, str(root))

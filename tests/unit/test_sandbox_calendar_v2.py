@@ -255,7 +255,11 @@ async def test_event_fields_follow_the_reference_for_both_providers(client: http
 async def test_event_list_pages_with_cursors_and_filters(client: httpx.AsyncClient) -> None:
     calendar = await new_calendar(client)
     other = await new_calendar(client)
-    seeded = [(await seed(client, calendar["id"], later(hours=1 + n)))["id"] for n in range(7)]
+    # The ical_uid filter is a case-sensitive prefix match: uids with letters in their prefix prove it.
+    seeded = [
+        (await seed(client, calendar["id"], later(hours=1 + n), ical_uid=f"Weekly-{n}@Example.test"))["id"]
+        for n in range(7)
+    ]
     await seed(client, other["id"], later(hours=1))
 
     url: str | None = f"/api/v2/calendar-events/?calendar_id={calendar['id']}"
@@ -295,8 +299,9 @@ async def test_event_list_pages_with_cursors_and_filters(client: httpx.AsyncClie
     assert await ids(start_time__gte=later(hours=2), start_time__lte=later(hours=3)) == seeded[1:3]
     assert await ids(start_time=later(hours=7)) == [seeded[6]]
     event = (await client.get(f"/api/v2/calendar-events/{seeded[0]}/", headers=AUTH)).json()
-    assert await ids(ical_uid=event["ical_uid"][:10]) == [seeded[0]]
-    assert await ids(ical_uid=event["ical_uid"][:10].upper()) == []
+    assert event["ical_uid"] == "Weekly-0@Example.test"
+    assert await ids(ical_uid="Weekly-0@") == [seeded[0]]
+    assert await ids(ical_uid="WEEKLY-0@") == []
 
     naive = base64.urlsafe_b64encode(b'{"p": ["2026-05-11T12:00:00", 1], "r": false}').decode()
     for cursor in ("bm9wZQ", naive):
