@@ -15,7 +15,7 @@ from meetbridge.app import build_gateway, create_app
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import load_config
 from meetbridge.db.migrate import upgrade
-from meetbridge.gateway import Gateway
+from meetbridge.runtime.gateway import Gateway
 from meetbridge.settings import Settings, default_catalogue_dir
 
 PROFILES_TOML = textwrap.dedent(

@@ -25,7 +25,7 @@ from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.database import Database
-from meetbridge.gateway import Gateway
+from meetbridge.runtime.gateway import Gateway
 from meetbridge.settings import Settings, get_settings
 
 

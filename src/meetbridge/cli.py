@@ -141,9 +141,9 @@ def profiles_diff(
     PROFILE_IDS): each bot that moves to the profile's new mechanism, stays, or cannot move, and why.
     Reads only: nothing is called, nothing changes."""
     from meetbridge.db.migrate import upgrade
+    from meetbridge.engine.switching.plan import plan_lines, plans_for
     from meetbridge.errors import ConfigError
     from meetbridge.serve import load_checked_config
-    from meetbridge.switching import plan_lines, plans_for
 
     settings = _settings(config_path, database_url)
     try:
@@ -226,7 +226,7 @@ def reload(config_path: Path | None, pid_file: Path | None, dry_run: bool) -> No
     --config must name the server's own file: the server reads it again itself.
     """
     from meetbridge.errors import ConfigError
-    from meetbridge.reload import ServerNotRunning, signal_server
+    from meetbridge.runtime.reload import ServerNotRunning, signal_server
     from meetbridge.serve import load_checked_config
 
     settings = _settings(config_path)
@@ -241,7 +241,7 @@ def reload(config_path: Path | None, pid_file: Path | None, dry_run: bool) -> No
         raise SystemExit(2) from None
     if dry_run:
         from meetbridge.db.migrate import upgrade
-        from meetbridge.switching import plan_lines, plans_for
+        from meetbridge.engine.switching.plan import plan_lines, plans_for
 
         upgrade(settings.database_url)
         for plan in asyncio.run(plans_for(settings, config, sorted(config.profiles))):

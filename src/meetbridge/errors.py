@@ -18,6 +18,10 @@
           ├── ProviderAuthExpired                credentials must be refreshed before a retry
           │    └── ProviderAuthRevoked           ... and cannot be: the user must link again
           └── ProviderNotFound                   the provider object is gone
+
+    AdapterFailure(adapter, error)   not a MeetbridgeError: the engine wraps whatever one adapter call
+                                     raised with the adapter's name, so the worker applies that
+                                     adapter's retry budget; ``error`` is the cause
 """
 
 from __future__ import annotations
@@ -120,3 +124,12 @@ class ProviderAuthRevoked(ProviderAuthExpired):
 
 class ProviderNotFound(ProviderError):
     """The provider object (bot, calendar, event) no longer exists."""
+
+
+class AdapterFailure(Exception):
+    """An adapter call failed; carries which adapter, so the worker applies that adapter's budget."""
+
+    def __init__(self, adapter: str, error: BaseException) -> None:
+        self.adapter = adapter
+        self.error = error
+        super().__init__(str(error))

@@ -20,9 +20,9 @@ from meetbridge.config.profiles import GatewayConfig, Profile, load_config, seal
 from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
-from meetbridge.gateway import Gateway
 from meetbridge.providers.registry import availability_problems
-from meetbridge.reload import Reloader, ReloadOnSignal
+from meetbridge.runtime.gateway import Gateway
+from meetbridge.runtime.reload import Reloader, ReloadOnSignal
 from meetbridge.sandbox.cronofy import cronofy_sandbox_router
 from meetbridge.sandbox.profiles import (
     CRONOFY_PATH,

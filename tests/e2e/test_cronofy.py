@@ -34,7 +34,6 @@ from tests.e2e.server import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
-ADAPTER_MODULE = "meetbridge.providers.cronofy.adapter"
 SHORT_LIFETIME = 61  # seconds: the gateway refreshes 60 s before expiry, so after one second
 
 
@@ -44,7 +43,6 @@ def new_id(prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def cron_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CronofyGateway]:
-    pytest.importorskip(ADAPTER_MODULE)
     with running_cronofy_gateway(tmp_path_factory.mktemp("cronofy")) as gateway:
         yield gateway
 
@@ -58,7 +56,6 @@ def cron(cron_process: CronofyGateway) -> CronofyGateway:
 def polling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CronofyGateway]:
     """Polls every 3 s; Cronofy shows a bot id 2 s after making the bot (so only a read after that,
     announced by a push or not, can see it)."""
-    pytest.importorskip(ADAPTER_MODULE)
     workdir = tmp_path_factory.mktemp("cronofy-poll")
     with running_cronofy_gateway(workdir, poll_interval_seconds=3, bot_id_delay=2.0) as gateway:
         yield gateway
@@ -66,7 +63,6 @@ def polling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CronofyGateway
 
 @pytest.fixture(scope="module")
 def short_tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CronofyGateway]:
-    pytest.importorskip(ADAPTER_MODULE)
     workdir = tmp_path_factory.mktemp("cronofy-tokens")
     with running_cronofy_gateway(workdir, token_lifetime=SHORT_LIFETIME) as gateway:
         yield gateway
@@ -142,7 +138,6 @@ def test_the_sandbox_process_serves_cronofy_making_bots_in_its_recall_stand_in(t
 
 def test_serve_sandbox_links_the_sandbox_cronofy_profile_to_its_mounted_stand_in(tmp_path: Path) -> None:
     """The README walk-through: a sandbox Cronofy account, a link, an upsert, the bot id read back."""
-    pytest.importorskip(ADAPTER_MODULE)
     server = ServerProcess(tmp_path)  # no configuration: --sandbox brings the profiles
     server.start("--sandbox")
     try:

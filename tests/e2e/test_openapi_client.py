@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from meetbridge.cli import openapi_document
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -244,8 +244,17 @@ def test_generated_client_upserts_and_reads_one_event(generated: str, api: Any) 
     assert isinstance(extension.status, models.ExtensionStatusReadStatus)
     assert extension.status != models.ExtensionStatusReadStatus.SCHEDULED
     assert extension.bot_id is None
-    assert extension.last_error is None or isinstance(extension.last_error, str)
     assert not isinstance(extension.updated, types.Unset)
+
+    def last_error() -> str | None:
+        again = get_event.sync(calendar_id, "gen-1", client=api)
+        assert isinstance(again, models.EventDetailResponse)
+        [retried] = again.event.extensions
+        return retried.last_error if isinstance(retried.last_error, str) else None
+
+    # Once the first try has failed, the event says so, typed as the document says.
+    wait_until(lambda: last_error() is not None, timeout=20, what="the first failed try on the event")
+    assert "retrying in" in (last_error() or ""), last_error()
 
     missing = get_event.sync_detailed(calendar_id, "no-such-event", client=api)
     assert missing.status_code == 404

@@ -299,14 +299,14 @@ class SwitchGateway(CronofyGateway):
                 "raw": {"summary": f"e2e {event_id}", "location": zoom(meetings.meeting[event_id])},
             }
             response = self.sandbox.admin.post(f"/_sandbox/calendars/{recall_calendar_id}/events", json=body)
-            assert response.status_code in (200, 201), response.text
+            assert response.status_code == 201, response.text
 
-    def put_link(self, calendar_id: str, body: Json) -> tuple[int, Json]:
-        """``PUT …/links/notes``: (status, link), for 200 (replaced) or 201 (new)."""
+    def put_link(self, calendar_id: str, body: Json, *, expect: int) -> Json:
+        """``PUT …/links/notes``, answered ``expect``: 201 for a new link, 200 for one replacing another."""
         response = self.client.put(f"/v1/calendars/{calendar_id}/links/{NOTES}", json=body)
-        assert response.status_code in (200, 201), f"{response.status_code} {response.text}"
+        assert response.status_code == expect, f"{response.status_code} {response.text}"
         link: Json = response.json()["link"]
-        return response.status_code, link
+        return link
 
 
 @contextlib.contextmanager
@@ -843,8 +843,8 @@ def test_the_issues_sequence_with_100_live_events(gateway: SwitchGateway) -> Non
 
         # --- recall-bot → recall-calendar-v2 ------------------------------------------------------------
         began = switch_unlinked(V2, on_bot)
-        status, link = gateway.put_link(calendar_id, {"recall_calendar_id": recall_calendar_id})
-        assert (status, link["status"]) == (201, "connected"), (status, link)
+        link = gateway.put_link(calendar_id, {"recall_calendar_id": recall_calendar_id}, expect=201)
+        assert link["status"] == "connected", link
         on_v2 = moved_to(V2, on_bot, RECALL_BOT, began)
         bots = gateway.bots_by_id()
         for event_id in meetings.ids:
@@ -852,11 +852,8 @@ def test_the_issues_sequence_with_100_live_events(gateway: SwitchGateway) -> Non
 
         # --- recall-calendar-v2 → cronofy: the Cronofy link replaces the Calendar V2 one ----------------
         began = switch_unlinked(CRONOFY, on_v2)
-        status, link = gateway.put_link(calendar_id, gateway.link_body(cronofy_calendar_id))
-        assert (link["status"], link["cronofy_calendar_id"]) == ("connected", cronofy_calendar_id), (
-            status,
-            link,
-        )
+        link = gateway.put_link(calendar_id, gateway.link_body(cronofy_calendar_id), expect=200)
+        assert (link["status"], link["cronofy_calendar_id"]) == ("connected", cronofy_calendar_id), link
         on_cronofy = moved_to(CRONOFY, on_v2, V2, began)
         forwarded = {
             e["event_id"]: e for e in gateway.cronofy_events() if e["calendar_id"] == cronofy_calendar_id

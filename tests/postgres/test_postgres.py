@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from meetbridge.gateway import Gateway
-from meetbridge.outbox.store import JobStore, enqueue
+from meetbridge.db.jobs import enqueue
+from meetbridge.engine.store import JobStore
+from meetbridge.runtime.gateway import Gateway
 from tests.conftest import Api
 
 pytestmark = pytest.mark.postgres

@@ -12,8 +12,8 @@ from meetbridge.db.links import LinkRules
 from meetbridge.db.synced_events import SyncedEventStore
 from meetbridge.db.tables import calendar_links, event_extensions, events, jobs
 from meetbridge.domain.recording_rules import RuleDecision
-from meetbridge.gateway import Gateway
 from meetbridge.providers.base import ProviderCalendar, ProviderEvent
+from meetbridge.runtime.gateway import Gateway
 from tests.conftest import Api
 
 pytestmark = pytest.mark.postgres

@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from meetbridge.app import build_gateway
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import load_config
+from meetbridge.db.jobs import SYNC
 from meetbridge.db.tables import calendar_links, events, jobs
-from meetbridge.outbox.reconcile import Reconciler
-from meetbridge.outbox.store import SYNC
-from meetbridge.outbox.sync import SyncRunner
+from meetbridge.engine.reconcile import Reconciler
+from meetbridge.engine.sync import SyncRunner
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.sandbox.clock import SandboxClock
 from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, create_cronofy_sandbox_app

@@ -13,7 +13,7 @@ from meetbridge.app import build_gateway
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import load_config
 from meetbridge.db.tables import events
-from meetbridge.outbox.reconcile import Reconciler
+from meetbridge.engine.reconcile import Reconciler
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
 from meetbridge.settings import Settings, default_catalogue_dir

@@ -15,18 +15,19 @@ import sqlalchemy as sa
 
 from meetbridge.config.catalogue import Catalogue, RetryBudget
 from meetbridge.db.database import Database
+from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import events, jobs, utcnow
+from meetbridge.engine.retry import GiveUp, Retry, RetryStrategy
+from meetbridge.engine.store import ClaimedJob, JobStore
+from meetbridge.engine.worker import Worker
 from meetbridge.errors import (
+    AdapterFailure,
     ProviderAuthExpired,
     ProviderNotFound,
     ProviderRejected,
     ProviderUnavailable,
 )
-from meetbridge.gateway import Gateway
-from meetbridge.outbox.reconcile import AdapterFailure
-from meetbridge.outbox.retry import GiveUp, Retry, RetryStrategy
-from meetbridge.outbox.store import ClaimedJob, JobStore, enqueue
-from meetbridge.outbox.worker import Worker
+from meetbridge.runtime.gateway import Gateway
 
 T0 = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 DEADLINE = 5.0  # seconds any awaited condition may take before the test fails
@@ -54,7 +55,7 @@ async def db(gateway: Gateway) -> AsyncIterator[Gateway]:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Freeze the time the job store reads (leases, due times)."""
     frozen = Clock(T0)
-    monkeypatch.setattr("meetbridge.outbox.store.utcnow", lambda: frozen.now)
+    monkeypatch.setattr("meetbridge.engine.store.utcnow", lambda: frozen.now)
     return frozen
 
 

@@ -21,8 +21,8 @@ from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, ServerConfig, parse_config
 from meetbridge.config.secrets import Secret
 from meetbridge.errors import ConfigError
-from meetbridge.gateway import Gateway
-from meetbridge.reload import (
+from meetbridge.runtime.gateway import Gateway
+from meetbridge.runtime.reload import (
     NOT_RELOADED,
     Reloader,
     ReloadOnSignal,

@@ -136,7 +136,6 @@ async def test_recall_profile_and_bot_id_delay_options(monkeypatch: pytest.Monke
 
 
 def test_serve_sandbox_has_a_cronofy_profile_on_the_mounted_stand_in() -> None:
-    pytest.importorskip("meetbridge.providers.cronofy.adapter")
     profiles = sandbox_profiles("http://127.0.0.1:8000", load_catalogue(default_catalogue_dir()))
     profile = profiles[SANDBOX_CRONOFY_PROFILE]
     assert profile.adapter == "cronofy"

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 
 from meetbridge.db.applications import hash_token
 from meetbridge.errors import NotAuthenticated
-from meetbridge.gateway import Gateway
+from meetbridge.runtime.gateway import Gateway
 
 _CACHE_SECONDS = 30.0
 _CACHE_SIZE = 10_000

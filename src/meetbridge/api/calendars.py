@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 from meetbridge.api.events import VALIDATION
 from meetbridge.api.schemas import CalendarCreate, CalendarRead, CalendarResponse, CalendarsResponse
 from meetbridge.db.calendars import Calendar
-from meetbridge.gateway import Gateway
+from meetbridge.runtime.gateway import Gateway
 
 
 def calendar_read(calendar: Calendar) -> CalendarRead:

@@ -29,7 +29,7 @@ from meetbridge.db.events import EventQuery
 from meetbridge.domain.extensions import NO_PROFILE, DesiredExtension
 from meetbridge.domain.times import DEFAULT_TZID, TimeError, parse_window_date, zone
 from meetbridge.errors import InvalidRequest, NotFound
-from meetbridge.gateway import Gateway
+from meetbridge.runtime.gateway import Gateway
 
 PROVIDERS = ("recall",)
 NOT_FOUND = {404: ResponseSpec(data_container=ErrorBody, description="No such resource for this application")}

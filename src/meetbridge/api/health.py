@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 
 from meetbridge.api.schemas import Health
-from meetbridge.gateway import Gateway
+from meetbridge.runtime.gateway import Gateway
 
 
 @get("/healthz", operation_id="healthz", tags=["health"], summary="The process is alive")

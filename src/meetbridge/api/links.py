@@ -25,18 +25,18 @@ from meetbridge.api.preset_links import preset_connect, preset_disconnect, prese
 from meetbridge.api.schemas import ErrorBody
 from meetbridge.config.options import RecallCalendarV2Options
 from meetbridge.db.links import Link, LinkRules
-from meetbridge.errors import InvalidRequest
-from meetbridge.gateway import Gateway
-from meetbridge.linking import (
+from meetbridge.engine.links import (
     calendar_for_credentials,
     calendar_profile,
     link_calendar,
     provider_errors,
     unlink_calendar,
 )
+from meetbridge.errors import InvalidRequest
 from meetbridge.providers.base import EventForwarder, PresetLinker
 from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
 from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
+from meetbridge.runtime.gateway import Gateway
 
 CALLBACK_PATH = "/v1/oauth/callback"
 UPSTREAM = {

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 from meetbridge.api.link_schemas import ConnectionRead, ConnectResponse, PresetRead
 from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link
+from meetbridge.engine.links import calendar_profile, provider_errors
 from meetbridge.errors import InvalidRequest
-from meetbridge.gateway import Gateway
-from meetbridge.linking import calendar_profile, provider_errors
 from meetbridge.providers.base import Preset, PresetLinker
+from meetbridge.runtime.gateway import Gateway
 
 PLATFORMS = ("google", "microsoft")
 

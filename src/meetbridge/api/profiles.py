@@ -15,9 +15,9 @@ from meetbridge.api.schemas import (
     ProfileRead,
     ProfilesResponse,
 )
+from meetbridge.engine.switching.plan import MigrationPlan, Planner
 from meetbridge.errors import NotFound
-from meetbridge.gateway import Gateway
-from meetbridge.switching import MigrationPlan, Planner
+from meetbridge.runtime.gateway import Gateway
 
 
 def plan_read(plan: MigrationPlan) -> MigrationPlanRead:

@@ -15,10 +15,9 @@ from litestar.params import FromPath
 
 from meetbridge.api.schemas import ErrorBody, Health
 from meetbridge.config.options import CronofyOptions
+from meetbridge.engine.forwarding.links import request_read_back
+from meetbridge.engine.links import refresh_status, request_sync
 from meetbridge.errors import InvalidRequest, NotAuthenticated, NotFound
-from meetbridge.forward_links import request_read_back
-from meetbridge.gateway import Gateway
-from meetbridge.linking import refresh_status, request_sync
 from meetbridge.providers.cronofy.push import (
     ChangePush,
     OtherPush,
@@ -36,6 +35,7 @@ from meetbridge.providers.recall.webhooks import (
     parse_recall_webhook,
     verify_recall_webhook,
 )
+from meetbridge.runtime.gateway import Gateway
 
 _SEEN_SECONDS = 600.0
 log = logging.getLogger("meetbridge.webhooks")

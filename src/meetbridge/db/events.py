@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database, Prepared
 from meetbridge.db.ids import new_id
+from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
 from meetbridge.domain.events import merge_upsert
 from meetbridge.domain.extensions import (
@@ -21,7 +22,6 @@ from meetbridge.domain.extensions import (
     plan_extensions,
 )
 from meetbridge.errors import Conflict, InvalidRequest, NotFound
-from meetbridge.outbox.store import enqueue
 
 # Cronofy reads external events from 16 days back to 201 days ahead unless told otherwise.
 DEFAULT_WINDOW_PAST = timedelta(days=16)

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from meetbridge.db.database import Database
+from meetbridge.db.jobs import enqueue
 from meetbridge.db.links import PROVIDER, Link
 from meetbridge.db.tables import calendar_links, event_extensions, events, utcnow
-from meetbridge.outbox.store import enqueue
 from meetbridge.providers.base import ReportedBot
 
 

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database
+from meetbridge.db.jobs import SYNC, enqueue, enqueue_job
 from meetbridge.db.tables import calendar_links, calendars, event_extensions, events, utcnow
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
 from meetbridge.errors import NotFound
-from meetbridge.outbox.store import SYNC, enqueue, enqueue_job
 from meetbridge.providers.base import ProviderCalendar
 
 PROVIDER = "recall"  # the extension provider name calendar links act for

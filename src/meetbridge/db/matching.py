@@ -20,6 +20,7 @@ from meetbridge.db.links import Link
 from meetbridge.db.tables import events
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.meeting_urls import same_meeting
+from meetbridge.providers.base import PROVIDER_BOT_ID
 
 
 class SyncedEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,10 +30,6 @@ class SyncedEvent(msgspec.Struct, frozen=True, kw_only=True):
     deleted: bool
     meeting_url: str | None  # as the provider gave it
     bot_id: str | None  # the provider's own bot, where it reports one (Calendar V1)
-
-
-# Stored with the synced fields (not shown by the API): a change of the provider's bot re-plans the event.
-PROVIDER_BOT_ID = "provider_bot_id"
 
 
 def provider_meeting_url(fields: dict[str, Any]) -> str | None:

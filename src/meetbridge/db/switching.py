@@ -14,9 +14,9 @@ from meetbridge.config.catalogue import Catalogue
 from meetbridge.config.incarnation import incarnation
 from meetbridge.config.profiles import GatewayConfig, Profile, parse_config
 from meetbridge.db.database import Database
+from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import event_extensions, events, migration_steps, profile_incarnations, utcnow
 from meetbridge.errors import ConfigError
-from meetbridge.outbox.store import enqueue
 
 PROVIDER = "recall"
 

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database
 from meetbridge.db.ids import new_id
+from meetbridge.db.jobs import enqueue
 from meetbridge.db.links import PROVIDER, Link
 from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
 from meetbridge.domain.recording_rules import RuleDecision
-from meetbridge.outbox.store import enqueue
 from meetbridge.providers.base import ProviderEvent
 
 APP, RULE = "app", "rule"

@@ -126,6 +126,11 @@ class ProviderCalendar(msgspec.Struct, frozen=True, kw_only=True):
     status_detail: str | None = None
 
 
+# The key in ProviderEvent.fields where a provider that assigns bots itself (Calendar V1) reports the
+# bot; stored with the synced fields (not shown by the API), so a change of it re-plans the event.
+PROVIDER_BOT_ID = "provider_bot_id"
+
+
 class ProviderEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A provider calendar event, read into what meetbridge stores and what recording rules read."""
 

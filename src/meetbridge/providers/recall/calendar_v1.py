@@ -20,13 +20,13 @@ import msgspec
 from meetbridge.config.catalogue import AdapterSpec
 from meetbridge.config.options import RecallCalendarV1Options
 from meetbridge.config.profiles import Profile
-from meetbridge.db.matching import PROVIDER_BOT_ID
 from meetbridge.domain.bot_plan import ENDED, NO_MEETING_URL, Refusal, desired_bot
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES, Participant, RuleDecision
 from meetbridge.errors import InvalidRequest, ProviderNotFound, ProviderUnavailable
 from meetbridge.providers.base import (
     POLL_WINDOW,
+    PROVIDER_BOT_ID,
     EventSnapshot,
     Outcome,
     Preset,

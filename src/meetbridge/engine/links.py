@@ -13,6 +13,8 @@ from typing import Any, cast
 
 from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link, LinkRules
+from meetbridge.engine.forwarding.links import ForwardLinkRequest, link_forwarding, unlink_forwarding
+from meetbridge.engine.services import Services
 from meetbridge.errors import (
     InvalidRequest,
     NotFound,
@@ -24,13 +26,11 @@ from meetbridge.errors import (
     UpstreamFailed,
     UpstreamUnavailable,
 )
-from meetbridge.forward_links import ForwardLinkRequest, link_forwarding, unlink_forwarding
-from meetbridge.gateway import Gateway
 from meetbridge.providers.base import CalendarLinker, EventForwarder, PresetLinker, ProviderCalendar
 from meetbridge.providers.registry import auth_headers
 
 
-def calendar_profile(gateway: Gateway, profile_id: str) -> tuple[Profile, CalendarLinker]:
+def calendar_profile(gateway: Services, profile_id: str) -> tuple[Profile, CalendarLinker]:
     """The profile and its calendar adapter, or a 422 naming ``profile_id``."""
     profile = gateway.config.profiles.get(profile_id)
     if profile is None:
@@ -70,7 +70,7 @@ async def provider_errors(profile: Profile, field: str) -> AsyncIterator[None]:
 
 
 async def link_calendar(
-    gateway: Gateway,
+    gateway: Services,
     application_id: str,
     calendar_id: str,
     profile_id: str,
@@ -167,7 +167,7 @@ async def link_calendar(
     return await gateway.links.save(calendar_id, profile_id, calendar, rules, adapter=profile.adapter)
 
 
-def serving(gateway: Gateway, links: list[Link]) -> list[Link]:
+def serving(gateway: Services, links: list[Link]) -> list[Link]:
     """The links still made for their profile's mechanism."""
     profiles = gateway.config.profiles
     return [
@@ -177,7 +177,7 @@ def serving(gateway: Gateway, links: list[Link]) -> list[Link]:
     ]
 
 
-async def _account_links(gateway: Gateway, profile_id: str, provider_calendar_id: str) -> list[Link]:
+async def _account_links(gateway: Services, profile_id: str, provider_calendar_id: str) -> list[Link]:
     found = await gateway.links.by_provider_calendar(same_account(gateway, profile_id), provider_calendar_id)
     return serving(gateway, found)
 
@@ -214,7 +214,7 @@ def _refuse(given: Mapping[str, object], profile: Profile) -> None:
 
 
 async def _link_preset_user(
-    gateway: Gateway,
+    gateway: Services,
     profile: Profile,
     linker: PresetLinker,
     calendar_id: str,
@@ -279,7 +279,7 @@ async def calendar_for_credentials(
 
 
 async def unlink_calendar(
-    gateway: Gateway, application_id: str, calendar_id: str, profile_id: str
+    gateway: Services, application_id: str, calendar_id: str, profile_id: str
 ) -> tuple[Link, int]:
     link = await gateway.links.get(application_id, calendar_id, profile_id)
     profile = gateway.config.profiles.get(profile_id)
@@ -297,7 +297,7 @@ async def unlink_calendar(
     return link, await gateway.links.delete(link)
 
 
-def same_account(gateway: Gateway, profile_id: str) -> list[str]:
+def same_account(gateway: Services, profile_id: str) -> list[str]:
     """Profiles on the same provider account as ``profile_id`` (their links are what matter).
 
     Recall sends a workspace's webhooks to one endpoint, so a calendar webhook received for one
@@ -312,7 +312,7 @@ def same_account(gateway: Gateway, profile_id: str) -> list[str]:
     ]
 
 
-async def refresh_status(gateway: Gateway, profile_id: str, provider_calendar_id: str) -> int:
+async def refresh_status(gateway: Services, profile_id: str, provider_calendar_id: str) -> int:
     """A calendar.update webhook: read the calendar's status again; returns the links updated."""
     links = await _account_links(gateway, profile_id, provider_calendar_id)
     if not links:
@@ -339,7 +339,7 @@ async def refresh_status(gateway: Gateway, profile_id: str, provider_calendar_id
 
 
 async def request_sync(
-    gateway: Gateway, profile_id: str, provider_calendar_id: str, since: datetime | None
+    gateway: Services, profile_id: str, provider_calendar_id: str, since: datetime | None
 ) -> int:
     """A calendar.sync_events webhook: sync each link of that calendar from ``since``."""
     links = await _account_links(gateway, profile_id, provider_calendar_id)

@@ -18,6 +18,9 @@ from meetbridge.config.profiles import Profile
 from meetbridge.config.sealing import SealError
 from meetbridge.db.links import PROVIDER, Link, LinkRules
 from meetbridge.db.tables import utcnow
+from meetbridge.engine.forwarding.credentials import NewCredentials, callback_url
+from meetbridge.engine.reconcile import owner_profile_id, snapshot
+from meetbridge.engine.services import Services
 from meetbridge.errors import (
     InvalidRequest,
     ProviderAuthExpired,
@@ -29,9 +32,6 @@ from meetbridge.errors import (
     UpstreamFailed,
     UpstreamUnavailable,
 )
-from meetbridge.forwarding import NewCredentials, callback_url
-from meetbridge.gateway import Gateway
-from meetbridge.outbox.reconcile import owner_profile_id, snapshot
 from meetbridge.providers.base import Adapter, EventForwarder, ForwardTarget, ProviderCalendar, ProviderState
 
 log = logging.getLogger("meetbridge.forwarding")
@@ -70,7 +70,7 @@ async def forward_errors(profile: Profile) -> AsyncIterator[None]:
 
 
 async def link_forwarding(
-    gateway: Gateway,
+    gateway: Services,
     profile: Profile,
     forwarder: EventForwarder,
     calendar_id: str,
@@ -128,7 +128,7 @@ async def link_forwarding(
     return link, created
 
 
-async def unlink_forwarding(gateway: Gateway, link: Link, profile: Profile, adapter: Adapter) -> int:
+async def unlink_forwarding(gateway: Services, link: Link, profile: Profile, adapter: Adapter) -> int:
     """Cancel the bots upstream (forwarded copies stay, with ``none``), close the channel, unlink.
 
     Credentials that no longer work cannot cancel anything; the link is removed all the same.
@@ -148,7 +148,7 @@ async def unlink_forwarding(gateway: Gateway, link: Link, profile: Profile, adap
     return await gateway.links.delete(link)
 
 
-async def _cancel_forwarded(gateway: Gateway, link: Link, adapter: Adapter, target: ForwardTarget) -> None:
+async def _cancel_forwarded(gateway: Services, link: Link, adapter: Adapter, target: ForwardTarget) -> None:
     async def keep(_: ProviderState) -> None:
         return None  # the link and its records are about to go
 
@@ -168,7 +168,7 @@ async def _cancel_forwarded(gateway: Gateway, link: Link, adapter: Adapter, targ
 
 
 async def request_read_back(
-    gateway: Gateway, profile: Profile, channel_id: str | None, since: datetime | None
+    gateway: Services, profile: Profile, channel_id: str | None, since: datetime | None
 ) -> int:
     """A change notification: read the bot ids back for the links on that channel."""
     if channel_id is None:

@@ -13,50 +13,23 @@ within the safety window keeps its bot. Every step is written to the audit trail
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from typing import Any
 
 from meetbridge.config.incarnation import incarnation
 from meetbridge.config.profiles import Profile
 from meetbridge.db.switching import MigrationLog, MigrationStep
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.extensions import ExtensionState, ExtensionStatus
+from meetbridge.engine.calls import MIGRATION, ProfileCalls, adapter_state
 from meetbridge.errors import ProviderAuthExpired, ProviderNotFound, ProviderRejected
 from meetbridge.providers.base import EventSnapshot, Outcome, ProviderState
 
-if TYPE_CHECKING:
-    from meetbridge.outbox.reconcile import Reconciler
-
-# Keys the reconciler keeps in a provider state besides the adapter's own.
-INCARNATION, MIGRATION = "incarnation", "migration"
 _PERMANENT = (ProviderRejected, ProviderNotFound, ProviderAuthExpired)
 
 
-def incarnation_of(state: ProviderState | None) -> str | None:
-    found = (state or {}).get(INCARNATION)
-    return str(found) if found else None
-
-
-def adapter_state(state: ProviderState | None) -> ProviderState | None:
-    """What the adapter itself recorded (the reconciler's keys taken out)."""
-    if not state:
-        return None
-    own = {k: v for k, v in state.items() if k not in (INCARNATION, MIGRATION)}
-    return own or None
-
-
-def stamp_state(state: ProviderState | None, made_under: str) -> ProviderState | None:
-    return {**state, INCARNATION: made_under} if state else None
-
-
-def stamp(outcome: Outcome, made_under: str) -> Outcome:
-    return msgspec.structs.replace(outcome, provider_state=stamp_state(outcome.provider_state, made_under))
-
-
 class Migrator:
-    def __init__(self, reconciler: Reconciler, log: MigrationLog) -> None:
-        self.reconciler = reconciler
+    def __init__(self, calls: ProfileCalls, log: MigrationLog) -> None:
+        self.calls = calls
         self.log = log
 
     async def move(self, event: EventSnapshot, extension: ExtensionState, new: Profile) -> Outcome:
@@ -65,7 +38,7 @@ class Migrator:
         if (state.get(MIGRATION) or {}).get("to") not in (None, target):
             # Switched again before the last move finished: withdraw what that one made first.
             state = dict(await self.abandon(event, extension) or {})
-        old = await self.reconciler.profile_of(new.profile_id, state)
+        old = await self.calls.profile_of(new.profile_id, state)
         old_bot = extension.bot_id
         status = ExtensionStatus(extension.status)
         from_adapter = old.adapter if isinstance(old, Profile) else "unknown"
@@ -90,16 +63,16 @@ class Migrator:
             message = f"not moved to {new.adapter} yet: {detail}; the current bot stays"
             return Outcome(status=status, bot_id=old_bot, last_error=message, provider_state=state)
 
-        window = timedelta(seconds=self.reconciler.config.server.migration_window_seconds)
+        window = timedelta(seconds=self.calls.config.server.migration_window_seconds)
         if old_bot and event.start_at - utcnow() < window:
             detail = f"starts within the {int(window.total_seconds() // 60)}-minute safety window"
             if slot.get("state"):
                 # A move cut short before the window: what it made goes, or two bots would join.
-                await self.reconciler.call_profile(
+                await self.calls.call_profile(
                     new, event, extension.provider, want_bot=False, state=slot["state"], drop_copy=True
                 )
                 state.pop(MIGRATION, None)
-                await self.reconciler.save_state_of(event.pk, extension.provider, state, moving=True)
+                await self.calls.save_state_of(event.pk, extension.provider, state, moving=True)
             await note("kept", detail)
             return stay(detail)
         if isinstance(old, str):
@@ -108,10 +81,10 @@ class Migrator:
 
         async def save_new(new_state: ProviderState) -> None:
             state[MIGRATION] = {"to": target, "state": new_state or None}
-            await self.reconciler.save_state_of(event.pk, extension.provider, state, moving=True)
+            await self.calls.save_state_of(event.pk, extension.provider, state, moving=True)
 
         try:
-            made = await self.reconciler.call_profile(
+            made = await self.calls.call_profile(
                 new, event, extension.provider, want_bot=True, state=slot["state"], save=save_new
             )
         except Exception as exc:
@@ -128,12 +101,12 @@ class Migrator:
         # Confirmed: now break. A failure here retries the job, which finds the new bot saved.
         previous = {k: v for k, v in state.items() if k != MIGRATION}
         if adapter_state(previous):
-            gone = await self.reconciler.call_profile(
+            gone = await self.calls.call_profile(
                 old, event, extension.provider, want_bot=False, state=previous, drop_copy=True
             )
             if gone.status == ExtensionStatus.FAILED or gone.bot_id:
                 # The old bot cannot be cancelled: two must not stay, so the new one goes again.
-                await self.reconciler.call_profile(
+                await self.calls.call_profile(
                     new, event, extension.provider, want_bot=False, state=made.provider_state, drop_copy=True
                 )
                 await save_new({})
@@ -149,17 +122,17 @@ class Migrator:
         state: ProviderState = dict(extension.provider_state or {})
         slot: dict[str, Any] = dict(state.pop(MIGRATION, None) or {})
         if slot.get("state"):
-            towards = await self.reconciler.incarnations.profile(
-                str(slot.get("to")), self.reconciler.registry.catalogue
+            towards = await self.calls.incarnations.profile(
+                str(slot.get("to")), self.calls.registry.catalogue
             )
             detail = "switched back before the move was confirmed; what it made was withdrawn"
             if isinstance(towards, Profile):
-                await self.reconciler.call_profile(
+                await self.calls.call_profile(
                     towards, event, extension.provider, want_bot=False, state=slot["state"], drop_copy=True
                 )
             else:
                 detail = f"switched back before the move was confirmed; {towards}"
-            current = await self.reconciler.profile_of(extension.profile_id, state)
+            current = await self.calls.profile_of(extension.profile_id, state)
             step = MigrationStep(
                 profile_id=extension.profile_id,
                 from_adapter=towards.adapter if isinstance(towards, Profile) else "unknown",
@@ -170,5 +143,5 @@ class Migrator:
                 detail=detail,
             )
             await self.log.note(event.pk, step)
-        await self.reconciler.save_state_of(event.pk, extension.provider, state, moving=True)
+        await self.calls.save_state_of(event.pk, extension.provider, state, moving=True)
         return state or None

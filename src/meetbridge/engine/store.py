@@ -1,4 +1,4 @@
-"""The outbox table: enqueue inside the caller's transaction; claim with a lease; finish or retry.
+"""The outbox table: claim with a lease; finish or retry (the enqueue write is ``db.jobs``).
 
 One row per subject: an event to reconcile (kind "event") or a calendar link to sync ("sync"). An
 enqueue while a job runs bumps ``generation``; finishing then keeps the row (released, due now) so the
@@ -9,18 +9,13 @@ not renewed expires, and any worker may claim the job again.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database
 from meetbridge.db.tables import jobs, utcnow
-
-EVENT = "event"
-SYNC = "sync"
 
 JobKey = tuple[str, int]
 
@@ -34,26 +29,6 @@ class ClaimedJob(msgspec.Struct, frozen=True):
     @property
     def key(self) -> JobKey:
         return (self.kind, self.subject)
-
-
-async def enqueue_job(connection: AsyncConnection, kind: str, subject: int, now: datetime) -> None:
-    """Make the subject's job due ``now``; called inside the transaction that changed the subject.
-
-    A ``now`` in the future schedules it (a poll); an earlier enqueue still makes it due earlier.
-    """
-    dialect_insert: Any = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(jobs).values(kind=kind, subject=subject, run_at=now, generation=1, attempts=0)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[jobs.c.kind, jobs.c.subject],
-            set_={"run_at": now, "generation": jobs.c.generation + 1, "attempts": 0, "last_error": None},
-        )
-    )
-
-
-async def enqueue(connection: AsyncConnection, event_pk: int, now: datetime) -> None:
-    """Make the event's reconcile job due now."""
-    await enqueue_job(connection, EVENT, event_pk, now)
 
 
 def _is(kind: str, subject: int) -> sa.ColumnElement[bool]:

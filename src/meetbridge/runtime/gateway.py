@@ -11,13 +11,14 @@ from meetbridge.db.applications import ApplicationRepository
 from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
+from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.switching import IncarnationStore, MigrationLog
-from meetbridge.forwarding import ForwardingLinks
-from meetbridge.outbox.reconcile import Reconciler
-from meetbridge.outbox.store import EVENT, SYNC, JobStore
-from meetbridge.outbox.sync import SyncRunner
-from meetbridge.outbox.worker import Worker
+from meetbridge.engine.forwarding.credentials import ForwardingLinks
+from meetbridge.engine.reconcile import Reconciler
+from meetbridge.engine.store import JobStore
+from meetbridge.engine.sync import SyncRunner
+from meetbridge.engine.worker import Worker
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from meetbridge.config.profiles import GatewayConfig
 from meetbridge.errors import ConfigError, MeetbridgeError
-from meetbridge.gateway import Gateway
+from meetbridge.runtime.gateway import Gateway
 
 log = logging.getLogger("meetbridge.reload")
 

@@ -20,9 +20,8 @@ from meetbridge.db.links import Link, LinkRepository
 from meetbridge.db.synced_events import SyncedEventStore
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.recording_rules import RecordRule, RuleDecision, evaluate
-from meetbridge.errors import ProviderAuthRevoked
-from meetbridge.forwarding import ForwardingLinks, forwarder_of
-from meetbridge.outbox.reconcile import AdapterFailure
+from meetbridge.engine.forwarding.credentials import ForwardingLinks, forwarder_of
+from meetbridge.errors import AdapterFailure, ProviderAuthRevoked
 from meetbridge.providers.base import POLL_WINDOW, CalendarLinker, EventForwarder, ProviderEvent
 from meetbridge.providers.registry import AdapterRegistry
 

@@ -18,9 +18,9 @@ from typing import Protocol
 
 from meetbridge.config.catalogue import Catalogue, RetryBudget
 from meetbridge.db.tables import utcnow
-from meetbridge.outbox.reconcile import AdapterFailure
-from meetbridge.outbox.retry import Retry, RetryStrategy
-from meetbridge.outbox.store import ClaimedJob, JobKey, JobStore
+from meetbridge.engine.retry import Retry, RetryStrategy
+from meetbridge.engine.store import ClaimedJob, JobKey, JobStore
+from meetbridge.errors import AdapterFailure
 
 log = logging.getLogger("meetbridge.worker")
 

@@ -21,7 +21,7 @@ from meetbridge.db.links import PROVIDER, LinkRepository
 from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
-from meetbridge.outbox.migrate import MIGRATION, incarnation_of
+from meetbridge.engine.calls import MIGRATION, incarnation_of
 from meetbridge.providers.base import EventForwarder
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings

@@ -1,0 +1,35 @@
+"""The enqueue write of the outbox: made inside the transaction that changed its subject, so a job is
+never lost nor sent for a rollback. The engine's ``JobStore`` claims, leases and finishes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meetbridge.db.tables import jobs
+
+EVENT = "event"
+SYNC = "sync"
+
+
+async def enqueue_job(connection: AsyncConnection, kind: str, subject: int, now: datetime) -> None:
+    """Make the subject's job due ``now``; called inside the transaction that changed the subject.
+
+    A ``now`` in the future schedules it (a poll); an earlier enqueue still makes it due earlier.
+    """
+    dialect_insert: Any = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(jobs).values(kind=kind, subject=subject, run_at=now, generation=1, attempts=0)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[jobs.c.kind, jobs.c.subject],
+            set_={"run_at": now, "generation": jobs.c.generation + 1, "attempts": 0, "last_error": None},
+        )
+    )
+
+
+async def enqueue(connection: AsyncConnection, event_pk: int, now: datetime) -> None:
+    """Make the event's reconcile job due now."""
+    await enqueue_job(connection, EVENT, event_pk, now)
