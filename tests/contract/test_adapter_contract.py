@@ -192,6 +192,7 @@ async def recall_calendar_v2_harness() -> AsyncIterator[Harness]:
             meeting_url=found.meeting_url,
             deleted=found.is_deleted,
             calendar_email=owner,
+            provider_calendar_id=calendar.id,
         )
         return msgspec.structs.replace(event, linked=linked)
 

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meetbridge.config.options import V1_PRESET_MESSAGE
+from meetbridge.providers.recall.options import V1_PRESET_MESSAGE
 from tests.e2e.calendar_v1 import (
     AUTH,
     AUTH_PATH,

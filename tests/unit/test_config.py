@@ -20,9 +20,9 @@ from click.testing import CliRunner, Result
 
 from meetbridge.cli import main
 from meetbridge.config.catalogue import Catalogue, load_catalogue
-from meetbridge.config.options import RecallBotOptions
 from meetbridge.config.profiles import GatewayConfig, load_config, parse_config
 from meetbridge.errors import ConfigError
+from meetbridge.providers.recall.options import RecallBotOptions
 from meetbridge.settings import default_catalogue_dir
 
 ENV = {

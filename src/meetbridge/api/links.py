@@ -23,7 +23,6 @@ from meetbridge.api.link_schemas import (
 from meetbridge.api.presenters import wire_time
 from meetbridge.api.preset_links import preset_connect, preset_disconnect, preset_read
 from meetbridge.api.schemas import ErrorBody
-from meetbridge.config.options import RecallCalendarV2Options
 from meetbridge.db.links import Link, LinkRules
 from meetbridge.engine.links import (
     calendar_for_credentials,
@@ -33,9 +32,10 @@ from meetbridge.engine.links import (
     unlink_calendar,
 )
 from meetbridge.errors import InvalidRequest
-from meetbridge.providers.base import EventForwarder, PresetLinker
+from meetbridge.providers.base import event_forwarder, preset_linker
 from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
 from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
+from meetbridge.providers.recall.options import RecallCalendarV2Options
 from meetbridge.runtime.gateway import Gateway
 
 CALLBACK_PATH = "/v1/oauth/callback"
@@ -47,7 +47,7 @@ UPSTREAM = {
 
 def _forwards(gateway: Gateway, link: Link) -> bool:
     profile = gateway.config.profiles.get(link.profile_id)
-    return profile is not None and isinstance(gateway.registry.adapter(profile), EventForwarder)
+    return profile is not None and event_forwarder(gateway.registry.adapter(profile)) is not None
 
 
 async def link_read(gateway: Gateway, link: Link) -> LinkRead:
@@ -207,9 +207,10 @@ class LinksController(Controller):
     ) -> ConnectResponse:
         await gateway.calendars.get(application_id, calendar_id)
         profile, linker = calendar_profile(gateway, profile_id)
-        if isinstance(linker, PresetLinker):
+        preset = preset_linker(linker)
+        if preset is not None:
             link = await gateway.links.get(application_id, calendar_id, profile_id)
-            return await preset_connect(profile, linker, link, platform, success_url, error_url)
+            return await preset_connect(profile, preset, link, platform, success_url, error_url)
         if platform not in PLATFORM_CLIENTS:
             raise InvalidRequest.single(
                 "platform", "invalid", "platform is google_calendar or microsoft_outlook"

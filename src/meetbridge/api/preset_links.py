@@ -10,7 +10,7 @@ from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link
 from meetbridge.engine.links import calendar_profile, provider_errors
 from meetbridge.errors import InvalidRequest
-from meetbridge.providers.base import Preset, PresetLinker
+from meetbridge.providers.base import Preset, PresetLinker, preset_linker
 from meetbridge.runtime.gateway import Gateway
 
 PLATFORMS = ("google", "microsoft")
@@ -33,10 +33,11 @@ async def preset_read(gateway: Gateway, link: Link) -> PresetRead | None:
     if profile is None:
         return None
     _, linker = calendar_profile(gateway, link.profile_id)
-    if not isinstance(linker, PresetLinker):
+    preset = preset_linker(linker)
+    if preset is None:
         return None
     async with provider_errors(profile, "user_id"):
-        return _read(await linker.preset(link.provider_calendar_id))
+        return _read(await preset.preset(link.provider_calendar_id))
 
 
 async def preset_connect(
@@ -59,9 +60,10 @@ async def preset_connect(
 
 async def preset_disconnect(gateway: Gateway, link: Link, platform: str) -> None:
     profile, linker = calendar_profile(gateway, link.profile_id)
-    if not isinstance(linker, PresetLinker):
+    preset = preset_linker(linker)
+    if preset is None:
         raise InvalidRequest.single(
             "profile_id", "not_applicable", f"{profile.adapter} links have no provider-side connection"
         )
     async with provider_errors(profile, "platform"):
-        await linker.disconnect(link.provider_calendar_id, platform)
+        await preset.disconnect(link.provider_calendar_id, platform)

@@ -14,10 +14,10 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
 from meetbridge.api.schemas import ErrorBody, Health
-from meetbridge.config.options import CronofyOptions
 from meetbridge.engine.forwarding.links import request_read_back
 from meetbridge.engine.links import refresh_status, request_sync
 from meetbridge.errors import InvalidRequest, NotAuthenticated, NotFound
+from meetbridge.providers.cronofy.options import CronofyOptions
 from meetbridge.providers.cronofy.push import (
     ChangePush,
     OtherPush,

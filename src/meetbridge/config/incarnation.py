@@ -15,17 +15,18 @@ import msgspec
 from meetbridge.config.profiles import Profile
 from meetbridge.config.secrets import Secret
 
-# Options naming the account at the provider (hashed: the fingerprint is stored and shown).
-_ACCOUNT_KEYS = ("api_key", "client_id")
-
 
 def incarnation(profile: Profile) -> str:
+    """A fingerprint of the profile's adapter, base URL and the account keys its options declare.
+
+    Stored with every bot, so it must stay the same across releases for the same configuration
+    (tests/unit/test_incarnation.py pins it): secrets enter as their SHA-256, other values as given.
+    """
     identity: dict[str, str] = {"adapter": profile.adapter, "base_url": profile.base_url}
-    for key in _ACCOUNT_KEYS:
-        secret = getattr(profile.options, key, None)
-        if isinstance(secret, Secret):
-            identity[key] = hashlib.sha256(secret.reveal().encode()).hexdigest()
-    upstream = getattr(profile.options, "upstream_profile_id", None)
-    if upstream:
-        identity["upstream_profile_id"] = str(upstream)
+    for key in type(profile.options).account_keys:
+        value = getattr(profile.options, key, None)
+        if isinstance(value, Secret):
+            identity[key] = hashlib.sha256(value.reveal().encode()).hexdigest()
+        elif value:
+            identity[key] = str(value)
     return hashlib.sha256(msgspec.json.encode(identity, order="sorted")).hexdigest()[:20]

@@ -1,45 +1,21 @@
-"""Per-adapter profile options: what an operator may write under ``[profiles.<id>]``.
+"""The base of every adapter's profile options: what an operator may write under ``[profiles.<id>]``.
 
-The catalogue (``adapters/<adapter>.toml``) names the options class of each adapter; loading checks
-every key against these Structs, so an unknown key or a value an adapter cannot honour fails start-up.
+Each adapter package defines its own options class (``providers/<adapter>/options.py``) and the
+catalogue (``adapters/<adapter>.toml``) names it; loading checks every key against it, so an unknown
+key or a value an adapter cannot honour fails start-up. What the engine must know of any adapter's
+options (which keys name the provider account, whether its links hold tokens) is declared here as
+class attributes, never found by attribute names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from meetbridge.config.secrets import Secret
-
 BotName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 PerMinute = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
-
-# Create Bot fields an operator may preset (reference §2.2). meeting_url and join_at are absent on
-# purpose: meetbridge takes them from the event.
-CREATE_BOT_FIELDS = frozenset(
-    {
-        "bot_name",
-        "recording_config",
-        "output_media",
-        "automatic_video_output",
-        "automatic_audio_output",
-        "chat",
-        "automatic_leave",
-        "variant",
-        "zoom",
-        "google_meet",
-        "webex",
-        "breakout_room",
-        "metadata",
-    }
-)
-
-V1_PRESET_MESSAGE = (
-    "Calendar V1 bots take their configuration from the Recall preset and cannot be configured per bot; "
-    'use adapter = "recall-calendar-v2" for per-event bot configuration'
-)
 
 
 class AdapterOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -51,84 +27,14 @@ class AdapterOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     # Keys refused with a sentence of their own instead of "unknown key".
     refused_keys: ClassVar[dict[str, str]] = {}
+    # The keys that name the account at the provider: bots made under one account cannot be reached
+    # with another, so changing one is a switch of mechanism (config/incarnation.py). Secrets among
+    # them are fingerprinted, never stored.
+    account_keys: ClassVar[tuple[str, ...]] = ()
+    # Whether the adapter's links keep a user's OAuth tokens (sealed under [server] secret_key).
+    holds_tokens: ClassVar[bool] = False
 
     @classmethod
     def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Checks across keys, on the keys that converted: (key, what is wrong)."""
         return []
-
-
-def _bot_config_problems(bot_config: dict[str, Any], allowed: frozenset[str]) -> list[tuple[str, str]]:
-    return [
-        (
-            f"bot_config.{key}",
-            f"is not a Create Bot field meetbridge passes on (allowed: {', '.join(sorted(allowed))})",
-        )
-        for key in sorted(bot_config)
-        if key not in allowed
-    ]
-
-
-class RecallBotOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
-    api_key: Secret
-    webhook_secret: Secret | None = None
-    bot_name: BotName = "Meeting Notetaker"
-    join_lead_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
-    bot_config: dict[str, Any] = msgspec.field(default_factory=dict)
-
-    @classmethod
-    def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS)
-
-
-class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
-    api_key: Secret
-    webhook_secret: Secret | None = None
-    deduplication: Literal["all", "domain", "none"] = "all"
-    bot_config: dict[str, Any] = msgspec.field(default_factory=dict)
-    google_client_id: Secret | None = None
-    google_client_secret: Secret | None = None
-    microsoft_client_id: Secret | None = None
-    microsoft_client_secret: Secret | None = None
-    # Where the connect flow's OAuth endpoints are, when not Google's and Microsoft's own
-    # ({oauth_base_url}/google/authorize ...): the sandbox's stand-ins, a proxy.
-    oauth_base_url: str | None = None
-
-    @classmethod
-    def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
-        # Calendar V2 fills meeting_url from the event but lets bot_config override it.
-        found = _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS | {"meeting_url"})
-        for platform in ("google", "microsoft"):
-            pair = (values.get(f"{platform}_client_id"), values.get(f"{platform}_client_secret"))
-            if (pair[0] is None) != (pair[1] is None):
-                found.append((f"{platform}_client_secret", f"{platform}_client_id and _secret go together"))
-        return found
-
-
-class RecallCalendarV1Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
-    api_key: Secret
-    webhook_secret: Secret | None = None
-    # The OAuth apps saved in the Recall dashboard (Recall holds their secrets and takes the callback);
-    # their public client ids go into the connect URLs meetbridge builds.
-    google_client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
-    microsoft_client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
-    oauth_base_url: str | None = None  # Google/Microsoft authorize endpoints elsewhere (the sandbox)
-    # Calendar V1 sends no change webhooks: a linked user's meetings are read again this often.
-    sync_interval_seconds: Annotated[int, msgspec.Meta(ge=5, le=86_400)] = 300
-
-    refused_keys: ClassVar[dict[str, str]] = {
-        key: V1_PRESET_MESSAGE for key in CREATE_BOT_FIELDS | {"bot_config", "join_lead_seconds"}
-    }
-
-
-class CronofyOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
-    data_center: str | None = None
-    client_id: Secret
-    client_secret: Secret
-    upstream_profile_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    # The slow poll that catches bot ids whose push notification never arrived (default: the
-    # catalogue's poll_interval_seconds).
-    poll_interval_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
-    refused_keys: ClassVar[dict[str, str]] = {
-        "region": "a cronofy profile names its region as data_center (us, de, uk, au, ca, sg)"
-    }

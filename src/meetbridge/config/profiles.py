@@ -189,10 +189,6 @@ def parse_config(
     return GatewayConfig(server=server, profiles=profiles)
 
 
-# Adapters whose links hold a user's OAuth tokens, stored sealed under [server] secret_key.
-_TOKEN_HOLDING_ADAPTERS = frozenset({"cronofy"})
-
-
 def sealing_problems(config: GatewayConfig) -> list[str]:
     """Profiles that cannot store their links' tokens: checked before serving (a test may build
     a gateway without a key; the links then say what is missing)."""
@@ -203,7 +199,7 @@ def sealing_problems(config: GatewayConfig) -> list[str]:
         f"profile {profile_id}: {profile.adapter} links keep OAuth tokens encrypted with [server] "
         f'secret_key; set it (secret_key = "env:...", or {SECRET_KEY_ENV})'
         for profile_id, profile in profiles.items()
-        if profile.adapter in _TOKEN_HOLDING_ADAPTERS
+        if type(profile.options).holds_tokens
     ]
 
 

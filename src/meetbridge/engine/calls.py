@@ -21,16 +21,16 @@ from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore
 from meetbridge.db.tables import event_extensions, utcnow
 from meetbridge.domain.extensions import ExtensionStatus
-from meetbridge.engine.forwarding.credentials import ForwardingLinks, forwarder_of
+from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import AdapterFailure, ProviderAuthRevoked
 from meetbridge.providers.base import (
     EventSnapshot,
     ForwardTarget,
     LinkedEvent,
     Outcome,
-    PresetLinker,
     ProviderState,
     SaveState,
+    event_forwarder,
 )
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -118,13 +118,13 @@ class ProfileCalls:
         made_under = incarnation(profile)
         state = adapter_state(state)
         adapter = self.registry.adapter(profile)
-        forwarder = forwarder_of(adapter)
+        forwarder = event_forwarder(adapter)
         if forwarder is not None:
             target = await self._forward_target(event, profile, state)
             if isinstance(target, Outcome):
                 return stamp(target, made_under)
             event = msgspec.structs.replace(event, forward=target, deleted=event.deleted or drop_copy)
-        if adapter.links_calendars and (want_bot or isinstance(adapter, PresetLinker)):
+        if adapter.capabilities.links_calendars and (want_bot or adapter.capabilities.preset):
             linked = await self._linked(event, profile, state)
             if isinstance(linked, Outcome):
                 if want_bot:

@@ -26,7 +26,14 @@ from meetbridge.errors import (
     UpstreamFailed,
     UpstreamUnavailable,
 )
-from meetbridge.providers.base import CalendarLinker, EventForwarder, PresetLinker, ProviderCalendar
+from meetbridge.providers.base import (
+    CalendarLinker,
+    PresetLinker,
+    ProviderCalendar,
+    calendar_linker,
+    event_forwarder,
+    preset_linker,
+)
 from meetbridge.providers.registry import auth_headers
 
 
@@ -39,7 +46,7 @@ def calendar_profile(gateway: Services, profile_id: str) -> tuple[Profile, Calen
             "profile_id", "unknown_profile", f"profile {profile_id!r} is not configured (known: {known})"
         )
     adapter = gateway.registry.adapter(profile)
-    if not adapter.links_calendars and not isinstance(adapter, EventForwarder):
+    if calendar_linker(adapter) is None and event_forwarder(adapter) is None:
         raise InvalidRequest.single(
             "profile_id",
             "not_a_calendar_profile",
@@ -91,7 +98,8 @@ async def link_calendar(
     existing = await gateway.links.for_mechanism(calendar_id, profile_id, profile.adapter)
     calendar_fields = {"user_id": user_id, "preferences": preferences}
     forward_fields = forward_fields or {}
-    if isinstance(linker, EventForwarder):
+    forwarder = event_forwarder(linker)
+    if forwarder is not None:
         _refuse(
             {
                 **calendar_fields,
@@ -107,7 +115,7 @@ async def link_calendar(
         return await link_forwarding(
             gateway,
             profile,
-            linker,
+            forwarder,
             calendar_id,
             existing,
             forward_request(forward_fields),
@@ -122,9 +130,10 @@ async def link_calendar(
         "record": record,
         "series": series,
     }
-    if isinstance(linker, PresetLinker):
+    preset = preset_linker(linker)
+    if preset is not None:
         _refuse(v2_fields, profile)
-        return await _link_preset_user(gateway, profile, linker, calendar_id, existing, user_id, preferences)
+        return await _link_preset_user(gateway, profile, preset, calendar_id, existing, user_id, preferences)
     _refuse(calendar_fields, profile)
     if recall_calendar_id is not None and (platform is not None or refresh_token is not None):
         raise InvalidRequest.single(
@@ -289,7 +298,7 @@ async def unlink_calendar(
     if not link.serves(profile.adapter):
         await gateway.links.forget(link)  # made for the previous mechanism: nothing acts through it
         return link, 0
-    if isinstance(linker, EventForwarder):
+    if event_forwarder(linker) is not None:
         return link, await unlink_forwarding(gateway, link, profile, gateway.registry.adapter(profile))
     async with provider_errors(profile, "profile_id"):
         # Deleting the Recall calendar removes the bots scheduled from it (reference §4.1).

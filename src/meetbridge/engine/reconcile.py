@@ -30,8 +30,8 @@ from meetbridge.engine.switching.moves import Migrator
 from meetbridge.providers.base import (
     EventSnapshot,
     Outcome,
-    PresetLinker,
     ProviderState,
+    preset_linker,
 )
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -165,7 +165,7 @@ class Reconciler:
             if (
                 profile is not None
                 and link.serves(profile.adapter)
-                and isinstance(self.registry.adapter(profile), PresetLinker)
+                and preset_linker(self.registry.adapter(profile)) is not None
             ):
                 return profile.profile_id
         return None

@@ -20,9 +20,16 @@ from meetbridge.db.links import Link, LinkRepository
 from meetbridge.db.synced_events import SyncedEventStore
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.recording_rules import RecordRule, RuleDecision, evaluate
-from meetbridge.engine.forwarding.credentials import ForwardingLinks, forwarder_of
+from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import AdapterFailure, ProviderAuthRevoked
-from meetbridge.providers.base import POLL_WINDOW, CalendarLinker, EventForwarder, ProviderEvent
+from meetbridge.providers.base import (
+    POLL_WINDOW,
+    CalendarLinker,
+    EventForwarder,
+    ProviderEvent,
+    calendar_linker,
+    event_forwarder,
+)
 from meetbridge.providers.registry import AdapterRegistry
 
 log = logging.getLogger("meetbridge.sync")
@@ -46,10 +53,8 @@ class SyncRunner:
         profile = self.config.profiles.get(link.profile_id)
         if profile is None:
             return None
-        adapter = self.registry.adapter(profile)
-        if not adapter.links_calendars:
-            return None
-        return profile.adapter, cast(CalendarLinker, adapter)
+        linker = calendar_linker(self.registry.adapter(profile))
+        return None if linker is None else (profile.adapter, linker)
 
     async def run(self, subject: int) -> None:
         link = await self.links.by_id(subject)
@@ -58,7 +63,7 @@ class SyncRunner:
         profile = self.config.profiles.get(link.profile_id)
         if profile is not None and not link.serves(profile.adapter):
             return  # made for the profile's previous mechanism: nothing reads it any more
-        forwarder = forwarder_of(self.registry.adapter(profile)) if profile else None
+        forwarder = event_forwarder(self.registry.adapter(profile)) if profile else None
         if profile is not None and forwarder is not None:
             await self._read_back(link, profile.adapter, forwarder)
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import msgspec
 
@@ -84,11 +84,23 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     provider_state: ProviderState | None = None  # None: nothing of ours is left at the provider
 
 
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What an adapter does besides ``reconcile``, declared once on its class: the engine, the API and
+    switching ask this (through ``calendar_linker`` and its siblings), never the adapter's name.
+    tests/contract checks every adapter implements the ports it declares."""
+
+    # Acts on a linked provider calendar's events (CalendarLinker): the engine finds the provider
+    # event first and waits (awaiting_sync) until there is one.
+    links_calendars: bool = False
+    # The provider records by the user's own preferences (PresetLinker; links calendars too).
+    preset: bool = False
+    # Copies events to an upstream calendar service that makes the bots (EventForwarder).
+    forwards: bool = False
+
+
 class Adapter(Protocol):
     name: ClassVar[str]
-    # Calendar adapters act on a linked provider calendar's events (and implement CalendarLinker):
-    # the reconciler finds the provider event first and waits (awaiting_sync) until there is one.
-    links_calendars: ClassVar[bool]
+    capabilities: ClassVar[Capabilities]
     # Templates of the calls that make ("make") and cancel ("cancel") one event's bot, for the dry
     # run of a migration plan: {base_url}, {target} (the provider's event or calendar), {bot_id},
     # {event_id}, {start}, {upstream}.
@@ -154,6 +166,7 @@ class ProviderEvent(msgspec.Struct, frozen=True, kw_only=True):
 POLL_WINDOW = (timedelta(days=1), timedelta(days=28))
 
 
+@runtime_checkable
 class CalendarLinker(Protocol):
     """What a calendar adapter does besides ``reconcile``: link, read and unlink provider calendars."""
 
@@ -259,3 +272,23 @@ class EventForwarder(Protocol):
     ) -> AsyncIterator[list[ReportedBot]]:
         """Pages of forwarded events changed at or after ``since`` (all when None), with their bots."""
         ...
+
+
+def _declared(adapter: object) -> Capabilities:
+    declared = getattr(adapter, "capabilities", None)
+    return declared if isinstance(declared, Capabilities) else Capabilities()
+
+
+def calendar_linker(adapter: object) -> CalendarLinker | None:
+    """The adapter as a calendar linker, if it declares that it links calendars."""
+    return cast(CalendarLinker, adapter) if _declared(adapter).links_calendars else None
+
+
+def preset_linker(adapter: object) -> PresetLinker | None:
+    """The adapter as a preset linker, if it declares that its provider records by preferences."""
+    return cast(PresetLinker, adapter) if _declared(adapter).preset else None
+
+
+def event_forwarder(adapter: object) -> EventForwarder | None:
+    """The adapter as an event forwarder, if it declares that it forwards."""
+    return cast(EventForwarder, adapter) if _declared(adapter).forwards else None

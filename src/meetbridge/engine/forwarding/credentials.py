@@ -21,16 +21,12 @@ from meetbridge.db.database import Database
 from meetbridge.db.forwarded import ForwardedEvents
 from meetbridge.db.links import Link, LinkRepository
 from meetbridge.db.tables import utcnow
-from meetbridge.providers.base import EventForwarder, ForwardedCalendar, ForwardTarget
+from meetbridge.providers.base import ForwardedCalendar, ForwardTarget
 
 log = logging.getLogger("meetbridge.forwarding")
 
 DEFAULT_TOKEN_LIFETIME = 3600  # Cronofy's (reference §6), when the app does not say
 WEBHOOK_PATH = "/v1/webhooks/cronofy/{profile_id}"
-
-
-def forwarder_of(adapter: object) -> EventForwarder | None:
-    return adapter if isinstance(adapter, EventForwarder) else None
 
 
 def split_sealed(stored: str | None) -> tuple[str, str] | None:

@@ -32,7 +32,14 @@ from meetbridge.errors import (
     UpstreamFailed,
     UpstreamUnavailable,
 )
-from meetbridge.providers.base import Adapter, EventForwarder, ForwardTarget, ProviderCalendar, ProviderState
+from meetbridge.providers.base import (
+    Adapter,
+    EventForwarder,
+    ForwardTarget,
+    ProviderCalendar,
+    ProviderState,
+    event_forwarder,
+)
 
 log = logging.getLogger("meetbridge.forwarding")
 
@@ -133,7 +140,7 @@ async def unlink_forwarding(gateway: Services, link: Link, profile: Profile, ada
 
     Credentials that no longer work cannot cancel anything; the link is removed all the same.
     """
-    forwarder = adapter if isinstance(adapter, EventForwarder) else None
+    forwarder = event_forwarder(adapter)
     try:
         target = await gateway.forwarding.target(link)
     except SealError:

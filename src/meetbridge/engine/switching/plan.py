@@ -22,7 +22,6 @@ from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
 from meetbridge.engine.calls import MIGRATION, incarnation_of
-from meetbridge.providers.base import EventForwarder
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
 
@@ -138,7 +137,7 @@ class Planner:
     async def _blocked(self, pk: int, calendar_id: str, profile: Profile) -> str | None:
         """Why the new mechanism cannot take the event yet (None: it can)."""
         adapter = self.registry.adapter(profile)
-        if not (adapter.links_calendars or isinstance(adapter, EventForwarder)):
+        if not (adapter.capabilities.links_calendars or adapter.capabilities.forwards):
             return None
         link = await self.links.for_mechanism(calendar_id, profile.profile_id, profile.adapter)
         if link is None:
@@ -148,7 +147,7 @@ class Planner:
             )
         if link.status == "disconnected":
             return f"the link of calendar {calendar_id} is disconnected ({link.status_detail or 'no detail'})"
-        if adapter.links_calendars and await find_target(self.database, pk, link) is None:
+        if adapter.capabilities.links_calendars and await find_target(self.database, pk, link) is None:
             return "no event of the linked calendar matches it (by ical_uid, or meeting link and start)"
         return None
 
@@ -167,7 +166,9 @@ class Planner:
         target: object = state.get("provider_event_id") or state.get("calendar") or ""
         link = await self.links.find(entry.calendar_id, profile.profile_id)
         if not target and link is not None:
-            found = await find_target(self.database, pk, link) if adapter.links_calendars else None
+            found = (
+                await find_target(self.database, pk, link) if adapter.capabilities.links_calendars else None
+            )
             target = found.source_id if found else link.provider_calendar_id
         return adapter.calls[kind].format(
             base_url=profile.base_url,

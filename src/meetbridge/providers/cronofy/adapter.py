@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from meetbridge.config.catalogue import AdapterSpec
-from meetbridge.config.options import CronofyOptions
 from meetbridge.config.profiles import Profile
 from meetbridge.domain.bot_plan import ENDED, DesiredBot, Refusal, desired_bot
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
 from meetbridge.errors import ProviderNotFound, ProviderRejected
 from meetbridge.providers.base import (
+    Capabilities,
     EventSnapshot,
     ForwardedCalendar,
     ForwardTarget,
@@ -33,6 +33,7 @@ from meetbridge.providers.base import (
 )
 from meetbridge.providers.cronofy.api import CronofyApi, CronofyInvalid, CronofyTokens
 from meetbridge.providers.cronofy.forward import attendee_emails, digest, forward_body
+from meetbridge.providers.cronofy.options import CronofyOptions
 from meetbridge.providers.http import ProviderHttp
 
 NOT_FORWARDABLE = "cronofy forwards managed events (with an event_id) of a calendar linked for this profile"
@@ -62,7 +63,7 @@ def _assigns_conferencing(fields: Mapping[str, Any]) -> bool:
 
 class CronofyAdapter:
     name: ClassVar[str] = "cronofy"
-    links_calendars: ClassVar[bool] = False  # it forwards to a linked calendar (EventForwarder)
+    capabilities: ClassVar[Capabilities] = Capabilities(forwards=True)
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/v1/calendars/{target}/events (event_id {event_id}, extension {upstream})",
         "cancel": "DELETE {base_url}/v1/calendars/{target}/events (event_id {event_id})",

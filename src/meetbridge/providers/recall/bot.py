@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 import msgspec
 
 from meetbridge.config.catalogue import AdapterSpec
-from meetbridge.config.options import RecallBotOptions
 from meetbridge.config.profiles import Profile
 from meetbridge.domain.bot_plan import (
     ENDED,
@@ -32,8 +31,9 @@ from meetbridge.domain.bot_plan import (
 )
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.errors import ProviderError, ProviderNotFound, ProviderRejected, ProviderUnavailable
-from meetbridge.providers.base import EventSnapshot, Outcome, ProviderState, SaveState
+from meetbridge.providers.base import Capabilities, EventSnapshot, Outcome, ProviderState, SaveState
 from meetbridge.providers.http import ProviderHttp
+from meetbridge.providers.recall.options import RecallBotOptions
 
 BOTS = "/api/v1/bot/"
 EVENT_KEY = "meetbridge_event"
@@ -59,7 +59,7 @@ def _iso(value: datetime) -> str:
 
 class RecallBotAdapter:
     name: ClassVar[str] = "recall-bot"
-    links_calendars: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities()
     # The calls that make and cancel a bot, as a migration plan's dry run prints them.
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v1/bot/ (meeting_url, join_at {start})",

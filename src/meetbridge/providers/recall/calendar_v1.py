@@ -18,7 +18,6 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from meetbridge.config.catalogue import AdapterSpec
-from meetbridge.config.options import RecallCalendarV1Options
 from meetbridge.config.profiles import Profile
 from meetbridge.domain.bot_plan import ENDED, NO_MEETING_URL, Refusal, desired_bot
 from meetbridge.domain.extensions import ExtensionStatus
@@ -27,6 +26,7 @@ from meetbridge.errors import InvalidRequest, ProviderNotFound, ProviderUnavaila
 from meetbridge.providers.base import (
     POLL_WINDOW,
     PROVIDER_BOT_ID,
+    Capabilities,
     EventSnapshot,
     Outcome,
     Preset,
@@ -44,6 +44,7 @@ from meetbridge.providers.recall.calendar_v1_api import (
     CalendarUser,
     CalendarV1Api,
 )
+from meetbridge.providers.recall.options import RecallCalendarV1Options
 
 POLL_FOR_BOT_SECONDS = 5.0  # first wait for Recall to assign a bot after an override; the worker backs off
 GOOGLE_SCOPES = (
@@ -125,7 +126,7 @@ def _preset(user: CalendarUser, user_id: str) -> Preset:
 
 class RecallCalendarV1Adapter:
     name: ClassVar[str] = "recall-calendar-v1"
-    links_calendars: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(links_calendars=True, preset=True)
     calls: ClassVar[dict[str, str]] = {
         "make": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": true}}',
         "cancel": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": false}}',

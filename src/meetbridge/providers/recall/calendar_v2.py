@@ -18,13 +18,13 @@ from typing import Any, ClassVar
 import msgspec
 
 from meetbridge.config.catalogue import AdapterSpec
-from meetbridge.config.options import RecallCalendarV2Options
 from meetbridge.config.profiles import Profile
 from meetbridge.domain.bot_plan import ENDED, DesiredBot, Refusal, desired_bot
 from meetbridge.domain.dedup import deduplication_key
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.errors import InvalidRequest, ProviderUnavailable
 from meetbridge.providers.base import (
+    Capabilities,
     EventSnapshot,
     Outcome,
     ProviderCalendar,
@@ -40,6 +40,7 @@ from meetbridge.providers.recall.calendar_v2_api import (
     RecallCalendar,
     RecallCalendarEvent,
 )
+from meetbridge.providers.recall.options import RecallCalendarV2Options
 
 # A bot whose meeting started longer ago than this is a past occurrence of a perpetual event.
 OCCURRENCE_GRACE = timedelta(hours=1)
@@ -96,7 +97,7 @@ def provider_event(event: RecallCalendarEvent, owner_email: str | None) -> Provi
 
 class RecallCalendarV2Adapter:
     name: ClassVar[str] = "recall-calendar-v2"
-    links_calendars: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(links_calendars=True)
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v2/calendar-events/{target}/bot/ (deduplication_key, bot_config)",
         "cancel": "DELETE {base_url}/api/v2/calendar-events/{target}/bot/",

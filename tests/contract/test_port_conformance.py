@@ -1,0 +1,149 @@
+"""One conformance suite per capability port, run over every adapter that declares the port, each
+against its provider's in-process sandbox (the harnesses of the adapter contract). First: an adapter
+implements exactly the ports its ``capabilities`` declare, so the engine may trust the declaration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from meetbridge.providers.base import (
+    CalendarLinker,
+    Capabilities,
+    EventForwarder,
+    PresetLinker,
+    calendar_linker,
+    event_forwarder,
+    preset_linker,
+)
+from meetbridge.providers.registry import load_factory
+from tests.contract.test_adapter_contract import (
+    CATALOGUE,
+    HARNESSES,
+    START,
+    Harness,
+    HarnessFactory,
+    snapshot,
+)
+
+
+def declared(param: Any) -> Capabilities:
+    """An adapter's declaration, read off its class (no instance needed to choose the tests)."""
+    capabilities: Capabilities = load_factory(CATALOGUE.adapters[param.id].implementation).capabilities
+    return capabilities
+
+
+def claiming(port: str) -> list[Any]:
+    return [param for param in HARNESSES if getattr(declared(param), port)]
+
+
+async def built(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    factory: HarnessFactory = request.param
+    async with factory() as made:
+        yield made
+
+
+@pytest.fixture(params=HARNESSES)
+async def any_adapter(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async for made in built(request):
+        yield made
+
+
+@pytest.fixture(params=claiming("links_calendars"))
+async def linking(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async for made in built(request):
+        yield made
+
+
+@pytest.fixture(params=claiming("preset"))
+async def preset(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async for made in built(request):
+        yield made
+
+
+@pytest.fixture(params=claiming("forwards"))
+async def forwarding(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async for made in built(request):
+        yield made
+
+
+def test_every_port_has_an_adapter_that_claims_it() -> None:
+    # Otherwise a port's suite below would run over nothing and prove nothing.
+    assert [len(claiming(port)) > 0 for port in ("links_calendars", "preset", "forwards")] == [True] * 3
+
+
+async def test_an_adapter_implements_exactly_the_ports_it_declares(any_adapter: Harness) -> None:
+    adapter = any_adapter.adapter
+    capabilities = adapter.capabilities
+    assert isinstance(adapter, CalendarLinker) is capabilities.links_calendars
+    assert isinstance(adapter, PresetLinker) is capabilities.preset
+    assert isinstance(adapter, EventForwarder) is capabilities.forwards
+    assert not capabilities.preset or capabilities.links_calendars  # a preset user is a linked calendar
+    assert (calendar_linker(adapter) is not None) is capabilities.links_calendars
+    assert (preset_linker(adapter) is not None) is capabilities.preset
+    assert (event_forwarder(adapter) is not None) is capabilities.forwards
+
+
+# --- CalendarLinker ------------------------------------------------------------------------------
+
+
+async def test_a_linked_calendar_is_found_and_lists_its_changed_events(linking: Harness) -> None:
+    linker = calendar_linker(linking.adapter)
+    assert linker is not None
+    event = await linking.prepare(snapshot(START + timedelta(hours=2)))
+    assert event.linked is not None
+    assert event.linked.provider_calendar_id is not None
+    calendar = await linker.find_calendar(event.linked.provider_calendar_id)
+    assert calendar.provider_calendar_id == event.linked.provider_calendar_id
+    if linker.sync_interval is not None:
+        return  # a polled provider lists what is near the wall clock's now, not the sandbox's
+    listing = linker.changed_events(calendar.provider_calendar_id, since=None, owner_email=None)
+    listed = {e.provider_event_id async for page in listing for e in page}
+    assert event.linked.provider_event_id in listed
+
+
+async def test_deleting_a_calendar_that_is_gone_already_is_fine(linking: Harness) -> None:
+    linker = calendar_linker(linking.adapter)
+    assert linker is not None
+    event = await linking.prepare(snapshot(START + timedelta(hours=2)))
+    assert event.linked is not None
+    assert event.linked.provider_calendar_id is not None
+    await linker.delete_calendar(event.linked.provider_calendar_id)
+    await linker.delete_calendar(event.linked.provider_calendar_id)  # gone already: no error
+
+
+# --- PresetLinker --------------------------------------------------------------------------------
+
+
+async def test_preferences_set_are_the_preferences_read(preset: Harness) -> None:
+    linker, calendars = preset_linker(preset.adapter), calendar_linker(preset.adapter)
+    assert linker is not None
+    assert calendars is not None
+    event = await preset.prepare(snapshot(START + timedelta(hours=2)))
+    assert event.linked is not None
+    assert event.linked.provider_calendar_id is not None
+    user_id = event.linked.provider_calendar_id
+    changed = await linker.set_preferences(user_id, {"record_external": True})
+    assert changed.preferences["record_external"] is True
+    read = await linker.preset(user_id)
+    assert (read.user_id, read.preferences["record_external"]) == (user_id, True)
+
+
+# --- EventForwarder ------------------------------------------------------------------------------
+
+
+async def test_a_forward_target_opens_and_closes_and_closing_twice_is_fine(forwarding: Harness) -> None:
+    forwarder = event_forwarder(forwarding.adapter)
+    assert forwarder is not None
+    event = await forwarding.prepare(snapshot(START + timedelta(hours=2)))
+    assert event.forward is not None
+    opened = await forwarder.open_link(
+        event.forward, callback_url="http://gw.test/push", previous_channel_id=None
+    )
+    assert opened.provider_calendar_id == event.forward.provider_calendar_id
+    assert opened.channel_id is not None
+    await forwarder.close_link(event.forward, opened.channel_id)
+    await forwarder.close_link(event.forward, opened.channel_id)  # gone already: no error
