@@ -7,6 +7,7 @@
      ├── RequestError             the caller asked for something we refuse; rendered by api/errors.py
      │    ├── InvalidRequest      422, Cronofy-shaped {"errors": {field: [{key, description}]}}
      │    ├── NotAuthenticated    401
+     │    │    └── WebhookRejected   an inbound delivery is unsigned, forged or stale
      │    ├── NotFound            404
      │    ├── UpstreamFailed      502  a provider call made for this request failed for good
      │    └── UpstreamUnavailable 503  ... or failed for now: try again
@@ -64,6 +65,10 @@ class InvalidRequest(RequestError):
 class NotAuthenticated(RequestError):
     status_code = 401
     code = "unauthorized"
+
+
+class WebhookRejected(NotAuthenticated):
+    """A provider webhook failed its adapter's verification: nothing of it is read or applied."""
 
 
 class NotFound(RequestError):

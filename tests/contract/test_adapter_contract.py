@@ -94,6 +94,7 @@ HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
 
 
 KEY = "contract-recall-key"
+WEBHOOK_SECRET = "whsec_Y29udHJhY3Qtd2ViaG9vay1zZWNyZXQ="  # base64 of "contract-webhook-secret"
 
 
 def contract_sandbox() -> RecallSandbox:
@@ -118,11 +119,15 @@ async def on_sandbox(
     **options: Any,
 ) -> AsyncIterator[Harness]:
     """A harness for ``adapter`` built through the registry, speaking HTTP to ``app``; closes all after."""
-    profile = profile or {"base_url": "http://recall.sandbox", "api_key": "env:CONTRACT_RECALL_KEY"}
+    profile = profile or {
+        "base_url": "http://recall.sandbox",
+        "api_key": "env:CONTRACT_RECALL_KEY",
+        "webhook_secret": "env:CONTRACT_WEBHOOK_SECRET",
+    }
     config = parse_config(
         {"profiles": {"int_contract": {"adapter": adapter, **profile, **options}}},
         CATALOGUE,
-        environ={"CONTRACT_RECALL_KEY": KEY, **CRONOFY_ENV},
+        environ={"CONTRACT_RECALL_KEY": KEY, "CONTRACT_WEBHOOK_SECRET": WEBHOOK_SECRET, **CRONOFY_ENV},
     )
     registry = AdapterRegistry(CATALOGUE, transport=httpx.ASGITransport(app=app))
     try:

@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 
+from meetbridge.errors import WebhookRejected
 from meetbridge.providers.base import (
     CalendarLinker,
     Capabilities,
     EventForwarder,
     PresetLinker,
+    WebhookReceiver,
     calendar_linker,
     event_forwarder,
     preset_linker,
+    webhook_receiver,
 )
 from meetbridge.providers.registry import load_factory
 from tests.contract.test_adapter_contract import (
@@ -64,6 +67,12 @@ async def preset(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         yield made
 
 
+@pytest.fixture(params=claiming("receives_webhooks"))
+async def receiving(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async for made in built(request):
+        yield made
+
+
 @pytest.fixture(params=claiming("forwards"))
 async def forwarding(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     async for made in built(request):
@@ -72,7 +81,8 @@ async def forwarding(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 def test_every_port_has_an_adapter_that_claims_it() -> None:
     # Otherwise a port's suite below would run over nothing and prove nothing.
-    assert [len(claiming(port)) > 0 for port in ("links_calendars", "preset", "forwards")] == [True] * 3
+    ports = ("links_calendars", "preset", "forwards", "receives_webhooks")
+    assert [len(claiming(port)) > 0 for port in ports] == [True] * len(ports)
 
 
 async def test_an_adapter_implements_exactly_the_ports_it_declares(any_adapter: Harness) -> None:
@@ -81,10 +91,12 @@ async def test_an_adapter_implements_exactly_the_ports_it_declares(any_adapter: 
     assert isinstance(adapter, CalendarLinker) is capabilities.links_calendars
     assert isinstance(adapter, PresetLinker) is capabilities.preset
     assert isinstance(adapter, EventForwarder) is capabilities.forwards
+    assert isinstance(adapter, WebhookReceiver) is capabilities.receives_webhooks
     assert not capabilities.preset or capabilities.links_calendars  # a preset user is a linked calendar
     assert (calendar_linker(adapter) is not None) is capabilities.links_calendars
     assert (preset_linker(adapter) is not None) is capabilities.preset
     assert (event_forwarder(adapter) is not None) is capabilities.forwards
+    assert (webhook_receiver(adapter) is not None) is capabilities.receives_webhooks
 
 
 # --- CalendarLinker ------------------------------------------------------------------------------
@@ -147,3 +159,27 @@ async def test_a_forward_target_opens_and_closes_and_closing_twice_is_fine(forwa
     assert opened.channel_id is not None
     await forwarder.close_link(event.forward, opened.channel_id)
     await forwarder.close_link(event.forward, opened.channel_id)  # gone already: no error
+
+
+# --- WebhookReceiver -----------------------------------------------------------------------------
+
+BODY = b'{"event": "bot.done", "data": {"bot": {"id": "b1"}, "data": {"code": "done"}}}'
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"webhook-id": "msg_1", "webhook-timestamp": "1", "webhook-signature": "v1,Zm9yZ2Vk"},
+        {"svix-id": "msg_1", "svix-timestamp": "1", "svix-signature": "v1,Zm9yZ2Vk"},
+        {"cronofy-hmac-sha256": "Zm9yZ2Vk"},
+    ],
+    ids=["unsigned", "forged-webhook", "forged-svix", "forged-cronofy"],
+)
+def test_an_unsigned_or_forged_delivery_is_rejected_before_it_is_read(
+    receiving: Harness, headers: dict[str, str]
+) -> None:
+    receiver = webhook_receiver(receiving.adapter)
+    assert receiver is not None
+    with pytest.raises(WebhookRejected):
+        receiver.receive_webhook(headers, BODY)

@@ -96,6 +96,8 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     preset: bool = False
     # Copies events to an upstream calendar service that makes the bots (EventForwarder).
     forwards: bool = False
+    # Takes its provider's webhooks at POST /v1/webhooks/{webhook_path}/{profile_id} (WebhookReceiver).
+    receives_webhooks: bool = False
 
 
 class Adapter(Protocol):
@@ -274,6 +276,67 @@ class EventForwarder(Protocol):
         ...
 
 
+class BotStatusReported(msgspec.Struct, frozen=True, kw_only=True):
+    """The provider reports a bot's status (Recall's bot.* events)."""
+
+    bot_id: str
+    code: str
+    sub_code: str | None = None
+
+
+class CalendarChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """Events of a provider calendar changed from ``since`` on: sync the links of that calendar."""
+
+    provider_calendar_id: str
+    since: datetime | None
+
+
+class CalendarStatusChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider calendar's connection changed: read its status again."""
+
+    provider_calendar_id: str
+
+
+class ForwardedEventsChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """Forwarded events behind a push channel changed from ``since`` on: read their bots back."""
+
+    channel_id: str | None
+    since: datetime | None
+
+
+class NothingToDo(msgspec.Struct, frozen=True, kw_only=True):
+    """A verified delivery that asks for nothing (a channel check, an event type not acted on)."""
+
+    reason: str = ""
+
+
+WebhookAction = (
+    BotStatusReported | CalendarChanged | CalendarStatusChanged | ForwardedEventsChanged | NothingToDo
+)
+
+
+class ReceivedWebhook(msgspec.Struct, frozen=True, kw_only=True):
+    action: WebhookAction
+    # The provider's id of this delivery: a redelivery under the same id changes nothing twice.
+    message_id: str | None = None
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """Adapters whose provider calls meetbridge back; the engine applies what ``receive_webhook`` read."""
+
+    webhook_path: ClassVar[str]  # the {webhook_path} of POST /v1/webhooks/{webhook_path}/{profile_id}
+
+    def receive_webhook(self, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
+        """Verify the delivery with the profile's secret, then read it.
+
+        Raises WebhookRejected (unsigned, forged, stale) before reading anything, InvalidRequest
+        naming the field for a verified body it cannot read, NotFound when this profile is not set
+        up to receive webhooks (no secret).
+        """
+        ...
+
+
 def _declared(adapter: object) -> Capabilities:
     declared = getattr(adapter, "capabilities", None)
     return declared if isinstance(declared, Capabilities) else Capabilities()
@@ -292,3 +355,8 @@ def preset_linker(adapter: object) -> PresetLinker | None:
 def event_forwarder(adapter: object) -> EventForwarder | None:
     """The adapter as an event forwarder, if it declares that it forwards."""
     return cast(EventForwarder, adapter) if _declared(adapter).forwards else None
+
+
+def webhook_receiver(adapter: object) -> WebhookReceiver | None:
+    """The adapter as a webhook receiver, if it declares that it receives webhooks."""
+    return cast(WebhookReceiver, adapter) if _declared(adapter).receives_webhooks else None

@@ -28,12 +28,15 @@ from meetbridge.providers.base import (
     ForwardTarget,
     Outcome,
     ProviderState,
+    ReceivedWebhook,
     ReportedBot,
     SaveState,
 )
 from meetbridge.providers.cronofy.api import CronofyApi, CronofyInvalid, CronofyTokens
 from meetbridge.providers.cronofy.forward import attendee_emails, digest, forward_body
 from meetbridge.providers.cronofy.options import CronofyOptions
+from meetbridge.providers.cronofy.push import WEBHOOK_PATH as CRONOFY_WEBHOOK_PATH
+from meetbridge.providers.cronofy.push import receive_cronofy_push
 from meetbridge.providers.http import ProviderHttp
 
 NOT_FORWARDABLE = "cronofy forwards managed events (with an event_id) of a calendar linked for this profile"
@@ -63,7 +66,8 @@ def _assigns_conferencing(fields: Mapping[str, Any]) -> bool:
 
 class CronofyAdapter:
     name: ClassVar[str] = "cronofy"
-    capabilities: ClassVar[Capabilities] = Capabilities(forwards=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(forwards=True, receives_webhooks=True)
+    webhook_path: ClassVar[str] = CRONOFY_WEBHOOK_PATH
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/v1/calendars/{target}/events (event_id {event_id}, extension {upstream})",
         "cancel": "DELETE {base_url}/v1/calendars/{target}/events (event_id {event_id})",
@@ -105,6 +109,9 @@ class CronofyAdapter:
         if target.link_id is not None:
             self._apis[target.link_id] = (target.generation, api)
         return api
+
+    def receive_webhook(self, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
+        return receive_cronofy_push(self.options.client_secret, headers, body)
 
     # --- the port -------------------------------------------------------------------------------
 

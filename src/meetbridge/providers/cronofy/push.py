@@ -24,6 +24,10 @@ from typing import Annotated, TypeAlias
 
 import msgspec
 
+from meetbridge.config.secrets import Secret
+from meetbridge.errors import InvalidRequest, WebhookRejected
+from meetbridge.providers.base import ForwardedEventsChanged, NothingToDo, ReceivedWebhook
+
 __all__ = [
     "SIGNATURE_HEADER",
     "ChangePush",
@@ -153,3 +157,27 @@ def parse_cronofy_push(body: bytes) -> PushNotification:
             ) from exc
         return ChangePush(channel_id=channel_id, changes_since=changes_since)
     return OtherPush(channel_id=channel_id, type=kind)
+
+
+WEBHOOK_PATH = "cronofy"  # POST /v1/webhooks/cronofy/{profile_id}
+
+
+def receive_cronofy_push(client_secret: Secret, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
+    """The WebhookReceiver port of the cronofy adapter: verify with the client secret, then read."""
+    try:
+        verify_cronofy_push(client_secret.reveal(), headers, body)
+    except PushVerificationError as exc:
+        raise WebhookRejected(f"push notification rejected: {exc}") from None
+    try:
+        push = parse_cronofy_push(body)
+    except PushPayloadError as exc:
+        raise InvalidRequest.single("body", "invalid", str(exc)) from None
+    if isinstance(push, ChangePush):
+        return ReceivedWebhook(
+            action=ForwardedEventsChanged(channel_id=push.channel_id, since=push.changes_since)
+        )
+    if isinstance(push, OtherPush):
+        return ReceivedWebhook(
+            action=NothingToDo(reason=f"cronofy push {push.type!r} on channel {push.channel_id}")
+        )
+    return ReceivedWebhook(action=NothingToDo())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -31,9 +32,18 @@ from meetbridge.domain.bot_plan import (
 )
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.errors import ProviderError, ProviderNotFound, ProviderRejected, ProviderUnavailable
-from meetbridge.providers.base import Capabilities, EventSnapshot, Outcome, ProviderState, SaveState
+from meetbridge.providers.base import (
+    Capabilities,
+    EventSnapshot,
+    Outcome,
+    ProviderState,
+    ReceivedWebhook,
+    SaveState,
+)
 from meetbridge.providers.http import ProviderHttp
 from meetbridge.providers.recall.options import RecallBotOptions
+from meetbridge.providers.recall.webhooks import WEBHOOK_PATH as RECALL_WEBHOOK_PATH
+from meetbridge.providers.recall.webhooks import receive_recall_webhook
 
 BOTS = "/api/v1/bot/"
 EVENT_KEY = "meetbridge_event"
@@ -59,7 +69,8 @@ def _iso(value: datetime) -> str:
 
 class RecallBotAdapter:
     name: ClassVar[str] = "recall-bot"
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: ClassVar[Capabilities] = Capabilities(receives_webhooks=True)
+    webhook_path: ClassVar[str] = RECALL_WEBHOOK_PATH
     # The calls that make and cancel a bot, as a migration plan's dry run prints them.
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v1/bot/ (meeting_url, join_at {start})",
@@ -78,6 +89,9 @@ class RecallBotAdapter:
             "bot_name": self.options.bot_config.get("bot_name", self.options.bot_name),
         }
         self.config_digest = hashlib.sha256(msgspec.json.encode(self.config, order="sorted")).hexdigest()[:16]
+
+    def receive_webhook(self, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
+        return receive_recall_webhook(self.profile.profile_id, self.options.webhook_secret, headers, body)
 
     # --- the port ---------------------------------------------------------------------------
 

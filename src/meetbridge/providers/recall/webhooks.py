@@ -23,10 +23,21 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeAlias, TypeVar
 
 import msgspec
+
+from meetbridge.config.secrets import Secret
+from meetbridge.errors import InvalidRequest, NotFound, WebhookRejected
+from meetbridge.providers.base import (
+    BotStatusReported,
+    CalendarChanged,
+    CalendarStatusChanged,
+    NothingToDo,
+    ReceivedWebhook,
+    WebhookAction,
+)
 
 __all__ = [
     "BOT_STATUS_EVENTS",
@@ -281,3 +292,44 @@ def parse_recall_webhook(body: bytes) -> RecallWebhookEvent:
         sync = _decode_data(envelope.data, event, _SyncData)
         return CalendarSyncEvent(calendar_id=sync.calendar_id, last_updated_ts=sync.last_updated_ts)
     return UnknownEvent(event=event)
+
+
+WEBHOOK_PATH = "recall"  # POST /v1/webhooks/recall/{profile_id}, one for every Recall adapter
+
+
+def _instant(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest.single(
+            "data.last_updated_ts", "invalid", f"not an ISO-8601 time: {value!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _action(event: RecallWebhookEvent) -> WebhookAction:
+    if isinstance(event, BotStatusEvent):
+        return BotStatusReported(bot_id=event.bot_id, code=event.code, sub_code=event.sub_code)
+    if isinstance(event, CalendarSyncEvent):
+        return CalendarChanged(provider_calendar_id=event.calendar_id, since=_instant(event.last_updated_ts))
+    if isinstance(event, CalendarUpdateEvent):
+        return CalendarStatusChanged(provider_calendar_id=event.calendar_id)
+    return NothingToDo()
+
+
+def receive_recall_webhook(
+    profile_id: str, secret: Secret | None, headers: Mapping[str, str], body: bytes
+) -> ReceivedWebhook:
+    """The WebhookReceiver port for every Recall adapter: verify with the profile's secret, then read."""
+    if secret is None:
+        raise NotFound(f"profile {profile_id} does not receive Recall webhooks (no webhook_secret)")
+    try:
+        verify_recall_webhook(secret.reveal(), headers, body)
+    except WebhookVerificationError as exc:
+        raise WebhookRejected(f"webhook rejected: {exc}") from None
+    try:
+        event = parse_recall_webhook(body)
+    except WebhookPayloadError as exc:
+        raise InvalidRequest.single("body", "invalid", str(exc)) from None
+    message_id = headers.get("webhook-id") or headers.get("svix-id") or None
+    return ReceivedWebhook(action=_action(event), message_id=message_id)
