@@ -389,7 +389,7 @@ def broken_catalogue(tmp_path: Path, adapter: str, drop: str) -> Path:
 
 @pytest.mark.parametrize(
     ("adapter", "drop", "mentions"),
-    [("recall-bot", "api_version", "api_version"), ("cronofy", "default_region", "default_region")],
+    [("recall-bot", "auth_scheme", "auth_scheme"), ("cronofy", "default_region", "default_region")],
 )
 def test_a_broken_catalogue_file_is_reported_by_name(
     tmp_path: Path, adapter: str, drop: str, mentions: str
@@ -499,14 +499,14 @@ def test_check_config_reports_a_missing_environment_variable(tmp_path: Path) -> 
 
 def test_check_config_reports_a_broken_catalogue(tmp_path: Path) -> None:
     path = write(tmp_path, toml(RECALL_BOT))
-    directory = broken_catalogue(tmp_path, "recall-calendar-v2", "webhook_signature")
+    directory = broken_catalogue(tmp_path, "recall-calendar-v2", "auth_scheme")
 
     result = check_config("--config", str(path), env={**ENV, "MEETBRIDGE_CATALOGUE_DIR": str(directory)})
 
     assert result.exit_code == 2, result.output
     [line] = result.stderr.splitlines()
     assert line.startswith("adapter catalogue recall-calendar-v2.toml:")
-    assert "webhook_signature" in line
+    assert "auth_scheme" in line
 
 
 def test_check_config_as_a_module(tmp_path: Path) -> None:

@@ -25,9 +25,7 @@ class AdapterSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     implementation: str
     options: str
-    api_version: str
     auth_scheme: str
-    webhook_signature: str
     default_region: str
     regions: dict[str, str]
     rate_limits: dict[str, Annotated[int, msgspec.Meta(ge=1)]]

@@ -34,8 +34,10 @@ from meetbridge.providers.base import (
 )
 from meetbridge.providers.registry import AdapterRegistry
 
-# Keys the engine keeps in a provider state besides the adapter's own.
-INCARNATION, MIGRATION = "incarnation", "migration"
+# Keys the engine keeps in a provider state besides the adapter's own: the incarnation the record was
+# made under, a switching move under way, and the profile whose bot it is (an adapter may write the
+# same key itself; the engine never relies on that).
+INCARNATION, MIGRATION, OWNER = "incarnation", "migration", "profile_id"
 
 
 def incarnation_of(state: ProviderState | None) -> str | None:
@@ -51,12 +53,23 @@ def adapter_state(state: ProviderState | None) -> ProviderState | None:
     return own or None
 
 
-def stamp_state(state: ProviderState | None, made_under: str) -> ProviderState | None:
-    return {**state, INCARNATION: made_under} if state else None
+def stamp_state(state: ProviderState | None, made_under: str, profile_id: str) -> ProviderState | None:
+    return {**state, INCARNATION: made_under, OWNER: profile_id} if state else None
 
 
-def stamp(outcome: Outcome, made_under: str) -> Outcome:
-    return msgspec.structs.replace(outcome, provider_state=stamp_state(outcome.provider_state, made_under))
+def stamp(outcome: Outcome, made_under: str, profile_id: str) -> Outcome:
+    stamped = stamp_state(outcome.provider_state, made_under, profile_id)
+    return msgspec.structs.replace(outcome, provider_state=stamped)
+
+
+def owner_profile_id(state: ProviderState | None) -> str | None:
+    """The profile under which the provider objects in ``state`` were made."""
+    if not state:
+        return None
+    # A create saved before its call, by an adapter of a release that did not stamp the owner, holds
+    # it under "intended".
+    owner = state.get(OWNER) or (state.get("intended") or {}).get("profile_id")
+    return str(owner) if owner else None
 
 
 def target_id_of(state: ProviderState | None) -> str | None:
@@ -122,25 +135,25 @@ class ProfileCalls:
         if forwarder is not None:
             target = await self._forward_target(event, profile, state)
             if isinstance(target, Outcome):
-                return stamp(target, made_under)
+                return stamp(target, made_under, profile_id)
             event = msgspec.structs.replace(event, forward=target, deleted=event.deleted or drop_copy)
         if adapter.capabilities.links_calendars and (want_bot or adapter.capabilities.preset):
             linked = await self._linked(event, profile, state)
             if isinstance(linked, Outcome):
                 if want_bot:
-                    return stamp(linked, made_under)
+                    return stamp(linked, made_under, profile_id)
             else:
                 event = msgspec.structs.replace(event, linked=linked)
 
         async def save_state(new_state: ProviderState) -> None:
-            stamped = stamp_state(new_state, made_under) or {}
+            stamped = stamp_state(new_state, made_under, profile_id) or {}
             await (save(stamped) if save else self.save_state_of(event.pk, provider, stamped))
 
         try:
             outcome = await adapter.reconcile(
                 event, want_bot=want_bot, state=state, save_state=save_state, now=utcnow(), released=released
             )
-            return stamp(outcome, made_under)
+            return stamp(outcome, made_under, profile_id)
         except ProviderAuthRevoked as exc:
             if forwarder is None:
                 raise AdapterFailure(profile.adapter, exc) from exc
@@ -150,7 +163,7 @@ class ProfileCalls:
                 await self.links.set_status(link, "disconnected", str(exc), forget_bots=False)
             message = _relink_message(event.calendar_id, profile_id, str(exc))
             failed = Outcome(status=ExtensionStatus.FAILED, last_error=message, provider_state=state)
-            return stamp(failed, made_under)
+            return stamp(failed, made_under, profile_id)
         except Exception as exc:
             raise AdapterFailure(profile.adapter, exc) from exc
 

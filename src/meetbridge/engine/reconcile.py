@@ -24,7 +24,7 @@ from meetbridge.db.switching import MigrationLog
 from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
-from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, target_id_of
+from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.switching.moves import Migrator
 from meetbridge.providers.base import (
@@ -78,14 +78,6 @@ async def _replan_sharers(
     )
     for pk in sharers:
         await enqueue(connection, pk, now)
-
-
-def owner_profile_id(state: ProviderState | None) -> str | None:
-    """The profile under which the provider objects in ``state`` were made."""
-    if not state:
-        return None
-    owner = state.get("profile_id") or (state.get("intended") or {}).get("profile_id")
-    return str(owner) if owner else None
 
 
 class Reconciler:

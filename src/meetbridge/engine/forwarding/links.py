@@ -18,8 +18,9 @@ from meetbridge.config.profiles import Profile
 from meetbridge.config.sealing import SealError
 from meetbridge.db.links import PROVIDER, Link, LinkRules
 from meetbridge.db.tables import utcnow
+from meetbridge.engine.calls import owner_profile_id
 from meetbridge.engine.forwarding.credentials import NewCredentials, callback_url
-from meetbridge.engine.reconcile import owner_profile_id, snapshot
+from meetbridge.engine.reconcile import snapshot
 from meetbridge.engine.services import Services
 from meetbridge.errors import (
     InvalidRequest,
