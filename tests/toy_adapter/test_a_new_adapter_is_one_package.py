@@ -5,6 +5,7 @@ under src/meetbridge/ that knows it exists."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -139,7 +140,8 @@ def test_a_gateway_process_serves_the_toy_adapter_end_to_end(tmp_path: Path, toy
         env={
             "TOY_KEY": KEY,
             "MEETBRIDGE_CATALOGUE_DIR": str(catalogue_with_the_toy(tmp_path / "adapters")),
-            "PYTHONPATH": str(ROOT),  # the toy package lives in this repository's tests/
+            # The toy package lives in this repository's tests/, beside whatever the run already has.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         },
     )
     server.cli("db", "upgrade")

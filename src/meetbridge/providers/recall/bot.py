@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -37,13 +36,11 @@ from meetbridge.providers.base import (
     EventSnapshot,
     Outcome,
     ProviderState,
-    ReceivedWebhook,
     SaveState,
 )
 from meetbridge.providers.http import ProviderHttp
 from meetbridge.providers.recall.options import RecallBotOptions
-from meetbridge.providers.recall.webhooks import WEBHOOK_PATH as RECALL_WEBHOOK_PATH
-from meetbridge.providers.recall.webhooks import receive_recall_webhook
+from meetbridge.providers.recall.webhooks import RecallWebhooks
 
 BOTS = "/api/v1/bot/"
 EVENT_KEY = "meetbridge_event"
@@ -67,10 +64,9 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class RecallBotAdapter:
+class RecallBotAdapter(RecallWebhooks):
     name: ClassVar[str] = "recall-bot"
     capabilities: ClassVar[Capabilities] = Capabilities(receives_webhooks=True)
-    webhook_path: ClassVar[str] = RECALL_WEBHOOK_PATH
     # The calls that make and cancel a bot, as a migration plan's dry run prints them.
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v1/bot/ (meeting_url, join_at {start})",
@@ -89,9 +85,6 @@ class RecallBotAdapter:
             "bot_name": self.options.bot_config.get("bot_name", self.options.bot_name),
         }
         self.config_digest = hashlib.sha256(msgspec.json.encode(self.config, order="sorted")).hexdigest()[:16]
-
-    def receive_webhook(self, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
-        return receive_recall_webhook(self.profile.profile_id, self.options.webhook_secret, headers, body)
 
     # --- the port ---------------------------------------------------------------------------
 

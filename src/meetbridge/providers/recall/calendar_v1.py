@@ -34,7 +34,6 @@ from meetbridge.providers.base import (
     ProviderCalendar,
     ProviderEvent,
     ProviderState,
-    ReceivedWebhook,
     SaveState,
 )
 from meetbridge.providers.http import ProviderHttp
@@ -46,8 +45,7 @@ from meetbridge.providers.recall.calendar_v1_api import (
     CalendarV1Api,
 )
 from meetbridge.providers.recall.options import RecallCalendarV1Options
-from meetbridge.providers.recall.webhooks import WEBHOOK_PATH as RECALL_WEBHOOK_PATH
-from meetbridge.providers.recall.webhooks import receive_recall_webhook
+from meetbridge.providers.recall.webhooks import RecallWebhooks
 
 POLL_FOR_BOT_SECONDS = 5.0  # first wait for Recall to assign a bot after an override; the worker backs off
 GOOGLE_SCOPES = (
@@ -127,12 +125,11 @@ def _preset(user: CalendarUser, user_id: str) -> Preset:
     )
 
 
-class RecallCalendarV1Adapter:
+class RecallCalendarV1Adapter(RecallWebhooks):
     name: ClassVar[str] = "recall-calendar-v1"
     capabilities: ClassVar[Capabilities] = Capabilities(
         links_calendars=True, preset=True, receives_webhooks=True
     )
-    webhook_path: ClassVar[str] = RECALL_WEBHOOK_PATH
     calls: ClassVar[dict[str, str]] = {
         "make": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": true}}',
         "cancel": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": false}}',
@@ -154,9 +151,6 @@ class RecallCalendarV1Adapter:
             http, tokens, refresh_min_interval_seconds=windows.get("refresh_min_interval_seconds", 600)
         )
         self.sync_interval: float | None = float(self.options.sync_interval_seconds)
-
-    def receive_webhook(self, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
-        return receive_recall_webhook(self.profile.profile_id, self.options.webhook_secret, headers, body)
 
     # --- the port ---------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ after a lost answer cannot make a second bot; 409, 429 and 507 are retried by th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -30,7 +30,6 @@ from meetbridge.providers.base import (
     ProviderCalendar,
     ProviderEvent,
     ProviderState,
-    ReceivedWebhook,
     SaveState,
 )
 from meetbridge.providers.http import ProviderHttp
@@ -42,8 +41,7 @@ from meetbridge.providers.recall.calendar_v2_api import (
     RecallCalendarEvent,
 )
 from meetbridge.providers.recall.options import RecallCalendarV2Options
-from meetbridge.providers.recall.webhooks import WEBHOOK_PATH as RECALL_WEBHOOK_PATH
-from meetbridge.providers.recall.webhooks import receive_recall_webhook
+from meetbridge.providers.recall.webhooks import RecallWebhooks
 
 # A bot whose meeting started longer ago than this is a past occurrence of a perpetual event.
 OCCURRENCE_GRACE = timedelta(hours=1)
@@ -98,10 +96,9 @@ def provider_event(event: RecallCalendarEvent, owner_email: str | None) -> Provi
     )
 
 
-class RecallCalendarV2Adapter:
+class RecallCalendarV2Adapter(RecallWebhooks):
     name: ClassVar[str] = "recall-calendar-v2"
     capabilities: ClassVar[Capabilities] = Capabilities(links_calendars=True, receives_webhooks=True)
-    webhook_path: ClassVar[str] = RECALL_WEBHOOK_PATH
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v2/calendar-events/{target}/bot/ (deduplication_key, bot_config)",
         "cancel": "DELETE {base_url}/api/v2/calendar-events/{target}/bot/",
@@ -117,9 +114,6 @@ class RecallCalendarV2Adapter:
         self.late = timedelta(seconds=spec.windows.get("scheduled_bot_min_lead_seconds", 600))
         self.config: dict[str, Any] = dict(self.options.bot_config)
         self.config_digest = hashlib.sha256(msgspec.json.encode(self.config, order="sorted")).hexdigest()[:16]
-
-    def receive_webhook(self, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
-        return receive_recall_webhook(self.profile.profile_id, self.options.webhook_secret, headers, body)
 
     # --- the port ---------------------------------------------------------------------------
 

@@ -47,10 +47,15 @@ def _bot_config_problems(bot_config: dict[str, Any], allowed: frozenset[str]) ->
     ]
 
 
-class RecallBotOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
+class RecallOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
+    """What every Recall profile has: the workspace's API key (its account) and the webhook secret."""
+
     account_keys: ClassVar[tuple[str, ...]] = ("api_key",)
     api_key: Secret
     webhook_secret: Secret | None = None
+
+
+class RecallBotOptions(RecallOptions, kw_only=True, forbid_unknown_fields=True):
     bot_name: BotName = "Meeting Notetaker"
     join_lead_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
     bot_config: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -60,10 +65,7 @@ class RecallBotOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True)
         return _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS)
 
 
-class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
-    account_keys: ClassVar[tuple[str, ...]] = ("api_key",)
-    api_key: Secret
-    webhook_secret: Secret | None = None
+class RecallCalendarV2Options(RecallOptions, kw_only=True, forbid_unknown_fields=True):
     deduplication: Literal["all", "domain", "none"] = "all"
     bot_config: dict[str, Any] = msgspec.field(default_factory=dict)
     google_client_id: Secret | None = None
@@ -85,10 +87,7 @@ class RecallCalendarV2Options(AdapterOptions, kw_only=True, forbid_unknown_field
         return found
 
 
-class RecallCalendarV1Options(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
-    account_keys: ClassVar[tuple[str, ...]] = ("api_key",)
-    api_key: Secret
-    webhook_secret: Secret | None = None
+class RecallCalendarV1Options(RecallOptions, kw_only=True, forbid_unknown_fields=True):
     # The OAuth apps saved in the Recall dashboard (Recall holds their secrets and takes the callback);
     # their public client ids go into the connect URLs meetbridge builds.
     google_client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None

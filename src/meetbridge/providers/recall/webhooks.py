@@ -24,10 +24,11 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TypeAlias, TypeVar
+from typing import ClassVar, TypeAlias, TypeVar
 
 import msgspec
 
+from meetbridge.config.profiles import Profile
 from meetbridge.config.secrets import Secret
 from meetbridge.errors import InvalidRequest, NotFound, WebhookRejected
 from meetbridge.providers.base import (
@@ -38,6 +39,7 @@ from meetbridge.providers.base import (
     ReceivedWebhook,
     WebhookAction,
 )
+from meetbridge.providers.recall.options import RecallOptions
 
 __all__ = [
     "BOT_STATUS_EVENTS",
@@ -333,3 +335,14 @@ def receive_recall_webhook(
         raise InvalidRequest.single("body", "invalid", str(exc)) from None
     message_id = headers.get("webhook-id") or headers.get("svix-id") or None
     return ReceivedWebhook(action=_action(event), message_id=message_id)
+
+
+class RecallWebhooks:
+    """The WebhookReceiver port as every Recall adapter has it (declare ``receives_webhooks``)."""
+
+    webhook_path: ClassVar[str] = WEBHOOK_PATH
+    profile: Profile
+    options: RecallOptions
+
+    def receive_webhook(self, headers: Mapping[str, str], body: bytes) -> ReceivedWebhook:
+        return receive_recall_webhook(self.profile.profile_id, self.options.webhook_secret, headers, body)
