@@ -24,6 +24,7 @@ from meetbridge.db.events import StoredEvent
 from meetbridge.db.switching import MigrationStep
 from meetbridge.domain.events import meeting_url_of, stored_time
 from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES
+from meetbridge.providers.base import DEDUPLICATION_KEY
 
 
 def wire_time(value: datetime) -> str:
@@ -130,7 +131,7 @@ def explain(event: StoredEvent) -> ExplainRead | None:
     extension = next((e for e in event.extensions if e.provider == "recall"), None)
     if extension is None and rule is None:
         return None
-    key = (extension.provider_state or {}).get("deduplication_key") if extension else None
+    key = (extension.provider_state or {}).get(DEDUPLICATION_KEY) if extension else None
     if extension is None and rule is not None and rule.rule == PROVIDER_PREFERENCES:
         summary = f"Recall {'will' if rule.record else 'will not'} record it: {rule.reason}"
     elif extension is None or extension.profile_id == "none":

@@ -20,6 +20,9 @@ from meetbridge.domain.recording_rules import Participant, RuleDecision
 from meetbridge.providers.http import ProviderHttp
 
 ProviderState = dict[str, Any]
+# The one key of an adapter's own state that others read: the deduplication key an adapter that
+# shares bots between calendars reports (the single-event read's ``explain`` shows it).
+DEDUPLICATION_KEY = "deduplication_key"
 SaveState = Callable[[ProviderState], Awaitable[None]]
 
 

@@ -80,7 +80,7 @@ class CronofyAdapter:
         self.options: CronofyOptions = profile.options
         self.http = http
         self.poll_interval = float(
-            self.options.poll_interval_seconds or spec.windows.get("poll_interval_seconds", 300)
+            self.options.poll_interval_seconds or spec.windows["poll_interval_seconds"]
         )
         # One client per link (and generation of its credentials): its lock makes concurrent jobs
         # share one refresh, since Cronofy rotates refresh tokens.

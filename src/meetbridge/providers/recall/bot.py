@@ -79,7 +79,7 @@ class RecallBotAdapter(RecallWebhooks):
         self.profile = profile
         self.options: RecallBotOptions = profile.options
         self.http = http
-        self.scheduled_lead = timedelta(seconds=spec.windows.get("scheduled_bot_min_lead_seconds", 600))
+        self.scheduled_lead = timedelta(seconds=spec.windows["scheduled_bot_min_lead_seconds"])
         self.config = {
             **self.options.bot_config,
             "bot_name": self.options.bot_config.get("bot_name", self.options.bot_name),

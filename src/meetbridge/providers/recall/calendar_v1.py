@@ -144,11 +144,11 @@ class RecallCalendarV1Adapter(RecallWebhooks):
         tokens = CalendarTokens(
             http,
             self.options.api_key.reveal(),
-            lifetime_seconds=windows.get("auth_token_lifetime_seconds", 86_400),
-            renew_before_seconds=windows.get("auth_token_renew_before_seconds", 3_600),
+            lifetime_seconds=windows["auth_token_lifetime_seconds"],
+            renew_before_seconds=windows["auth_token_renew_before_seconds"],
         )
         self.api = CalendarV1Api(
-            http, tokens, refresh_min_interval_seconds=windows.get("refresh_min_interval_seconds", 600)
+            http, tokens, refresh_min_interval_seconds=windows["refresh_min_interval_seconds"]
         )
         self.sync_interval: float | None = float(self.options.sync_interval_seconds)
 

@@ -24,6 +24,7 @@ from meetbridge.domain.dedup import deduplication_key
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.errors import InvalidRequest, ProviderUnavailable
 from meetbridge.providers.base import (
+    DEDUPLICATION_KEY,
     Capabilities,
     EventSnapshot,
     Outcome,
@@ -111,7 +112,7 @@ class RecallCalendarV2Adapter(RecallWebhooks):
         self.profile = profile
         self.options: RecallCalendarV2Options = profile.options
         self.api = CalendarV2Api(http)
-        self.late = timedelta(seconds=spec.windows.get("scheduled_bot_min_lead_seconds", 600))
+        self.late = timedelta(seconds=spec.windows["scheduled_bot_min_lead_seconds"])
         self.config: dict[str, Any] = dict(self.options.bot_config)
         self.config_digest = hashlib.sha256(msgspec.json.encode(self.config, order="sorted")).hexdigest()[:16]
 
@@ -166,7 +167,7 @@ class RecallCalendarV2Adapter(RecallWebhooks):
         wanted: ProviderState = {
             "profile_id": self.profile.profile_id,
             "provider_event_id": linked.provider_event_id,
-            "deduplication_key": key,
+            DEDUPLICATION_KEY: key,
             "config_digest": self.config_digest,
         }
         if state.get("bot_id") and all(state.get(name) == value for name, value in wanted.items()):
