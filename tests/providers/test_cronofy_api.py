@@ -24,16 +24,8 @@ from meetbridge.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from meetbridge.providers.cronofy.api import (
-    ENDPOINT,
-    ChannelFilters,
-    CronofyApi,
-    CronofyAuthRevoked,
-    CronofyChannel,
-    CronofyEvent,
-    CronofyInvalid,
-    CronofyTokens,
-)
+from meetbridge.providers.cronofy.api import ENDPOINT, CronofyApi, CronofyAuthRevoked, CronofyInvalid
+from meetbridge.providers.cronofy.wire import ChannelFilters, CronofyChannel, CronofyEvent, CronofyTokens
 from meetbridge.providers.http import ProviderHttp
 from meetbridge.sandbox.cronofy import (
     DEFAULT_RECALL_PROFILE,

@@ -17,7 +17,9 @@ import email.utils
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -155,5 +157,42 @@ class ProviderHttp:
                 f"{self.name} sent an unreadable answer to {response.request.url.path}: {exc}"
             ) from exc
 
+    def followable(self, link: str, *, carrying: str) -> str:
+        """A page link the provider sent, made absolute, if it stays on the provider's own origin.
+
+        A link elsewhere is refused (transient, so the sync is retried): following it would send
+        ``carrying`` (the account's key or token) to whoever the link names.
+        """
+        base = self.client.base_url
+        try:
+            target = base.join(link)
+        except httpx.InvalidURL as exc:
+            raise ProviderUnavailable(f"{self.name} sent an unreadable page link") from exc
+        if _origin(target) != _origin(base):
+            raise ProviderUnavailable(
+                f"{self.name} sent a page link to {target.scheme}://{target.netloc.decode()}; "
+                f"not followed, it would carry {carrying} elsewhere"
+            )
+        return str(target)
+
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def path_segment(identifier: str) -> str:
+    """An id as one path segment: an id with a ``/`` or ``?`` cannot reach another route."""
+    return quote(identifier, safe="")
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO-8601 in UTC with ``Z``, microseconds only when there are some. A naive time is refused:
+    what meetbridge sends a provider is never a guess."""
+    if moment.tzinfo is None:
+        raise ValueError("provider times must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")

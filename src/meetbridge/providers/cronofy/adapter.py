@@ -32,11 +32,12 @@ from meetbridge.providers.base import (
     ReportedBot,
     SaveState,
 )
-from meetbridge.providers.cronofy.api import CronofyApi, CronofyInvalid, CronofyTokens
+from meetbridge.providers.cronofy.api import CronofyApi, CronofyInvalid
 from meetbridge.providers.cronofy.forward import attendee_emails, digest, forward_body
 from meetbridge.providers.cronofy.options import CronofyOptions
 from meetbridge.providers.cronofy.push import WEBHOOK_PATH as CRONOFY_WEBHOOK_PATH
 from meetbridge.providers.cronofy.push import receive_cronofy_push
+from meetbridge.providers.cronofy.wire import CronofyTokens
 from meetbridge.providers.http import ProviderHttp
 
 NOT_FORWARDABLE = "cronofy forwards managed events (with an event_id) of a calendar linked for this profile"

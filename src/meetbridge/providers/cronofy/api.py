@@ -33,7 +33,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx
 import msgspec
@@ -45,7 +45,19 @@ from meetbridge.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from meetbridge.providers.http import ProviderHttp
+from meetbridge.providers.cronofy.wire import (
+    CalendarList,
+    ChannelEnvelope,
+    ChannelList,
+    CronofyChannel,
+    CronofyEvent,
+    CronofyTokens,
+    EventsPage,
+    InvalidAnswer,
+    OAuthError,
+    TokenAnswer,
+)
+from meetbridge.providers.http import ProviderHttp, path_segment
 
 ENDPOINT = "api"  # the catalogue's one Cronofy limit (per application), token calls included
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path; OAuth endpoints have no /v1 prefix (reference §0)
@@ -68,102 +80,6 @@ class CronofyInvalid(ProviderRejected):
         super().__init__(message, status=422, code="invalid_request")
 
 
-class CronofyTokens(msgspec.Struct, frozen=True, kw_only=True):
-    """One linked account's OAuth tokens; ``expires_at`` is when the access token stops working."""
-
-    access_token: str
-    refresh_token: str
-    expires_at: datetime
-
-    def __repr__(self) -> str:  # the tokens must not reach logs through a repr
-        return f"CronofyTokens(expires_at={self.expires_at.isoformat()!r})"
-
-    def __rich_repr__(self) -> list[tuple[str, Any]]:  # msgspec's own one would list the tokens
-        return [("expires_at", self.expires_at)]
-
-
-class CronofyEvent(msgspec.Struct, kw_only=True):
-    """An event of Read Events (reference §3): the fields we use; unknown ones are ignored so that
-    Cronofy adding a field never breaks a sync. ``event_id`` is ours, absent on external events."""
-
-    calendar_id: str
-    event_uid: str
-    # Required: a missing flag must not pass for "not deleted".
-    deleted: bool
-    event_id: str | None = None
-    summary: str | None = None
-    description: str | None = None
-    start: str | dict[str, Any] | None = None  # a date, a UTC time, or {time, tzid}
-    end: str | dict[str, Any] | None = None
-    metadata: dict[str, Any] = {}
-    extensions: list[dict[str, Any]] | None = None
-    meeting_url: str | None = None
-    conferencing: dict[str, Any] | None = None
-    created: datetime | None = None
-    updated: datetime | None = None
-
-    @property
-    def recall_bot_id(self) -> str | None:
-        """``metadata.recall.bot_id``: set once Cronofy's Recall integration has made the bot."""
-        recall = self.metadata.get("recall")
-        bot_id = recall.get("bot_id") if isinstance(recall, dict) else None
-        return bot_id if isinstance(bot_id, str) and bot_id else None
-
-
-class ChannelFilters(msgspec.Struct, kw_only=True):
-    calendar_ids: list[str] | None = None
-    only_managed: bool | None = None
-
-
-class CronofyChannel(msgspec.Struct, kw_only=True):
-    channel_id: str
-    callback_url: str
-    filters: ChannelFilters = msgspec.field(default_factory=ChannelFilters)
-
-
-class _Pages(msgspec.Struct):
-    current: int = 1
-    total: int = 1
-    next_page: str | None = None
-
-
-class _EventsPage(msgspec.Struct):
-    events: list[CronofyEvent]
-    pages: _Pages = msgspec.field(default_factory=_Pages)
-
-
-class _ChannelEnvelope(msgspec.Struct):
-    channel: CronofyChannel
-
-
-class _Channels(msgspec.Struct):
-    channels: list[CronofyChannel]
-
-
-class _Calendars(msgspec.Struct):
-    calendars: list[dict[str, Any]]
-
-
-class _TokenAnswer(msgspec.Struct):
-    access_token: str
-    expires_in: int
-    refresh_token: str | None = None  # Cronofy always rotates; an answer without one keeps the old
-
-
-class _ErrorDetail(msgspec.Struct):
-    description: str = ""
-    key: str = ""
-
-
-class _Invalid(msgspec.Struct):
-    errors: dict[str, list[_ErrorDetail]]
-
-
-class _OAuthError(msgspec.Struct):
-    error: str
-    error_description: str | None = None
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -175,18 +91,8 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _segment(identifier: str) -> str:
-    """An id as one path segment: an id with a ``/`` or ``?`` cannot reach another route."""
-    return quote(identifier, safe="")
-
-
 def _flag(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host, url.port or default
 
 
 class CronofyApi:
@@ -231,7 +137,7 @@ class CronofyApi:
         """Create or update; Cronofy writes to the calendar (and makes the bot) after its 202."""
         await self._call(
             "POST",
-            f"/v1/calendars/{_segment(calendar_id)}/events",
+            f"/v1/calendars/{path_segment(calendar_id)}/events",
             json=dict(body),
             ok=ACCEPTED,
             scope="create_event",
@@ -242,7 +148,7 @@ class CronofyApi:
         """A DELETE with a JSON body; an unknown ``event_id`` is accepted too (reference §2)."""
         await self._call(
             "DELETE",
-            f"/v1/calendars/{_segment(calendar_id)}/events",
+            f"/v1/calendars/{path_segment(calendar_id)}/events",
             json={"event_id": event_id},
             ok=ACCEPTED,
             scope="delete_event",
@@ -273,34 +179,21 @@ class CronofyApi:
         seen: set[str] = set()
         while True:
             response = await self._call("GET", link, scope="read_events", missing="a calendar")
-            page = self.http.decode(response, _EventsPage)
+            page = self.http.decode(response, EventsPage)
             yield page.events
             if not page.pages.next_page:
                 return
-            link = self._followable(page.pages.next_page)
+            link = self.http.followable(page.pages.next_page, carrying="the access token")
             if link in seen:  # a page that points back would page forever
                 raise ProviderUnavailable(f"{self.http.name} sent a page link that loops")
             seen.add(link)
-
-    def _followable(self, link: str) -> str:
-        base = self.http.client.base_url
-        try:
-            target = base.join(link)
-        except httpx.InvalidURL as exc:
-            raise ProviderUnavailable(f"{self.http.name} sent an unreadable page link") from exc
-        if _origin(target) != _origin(base):
-            raise ProviderUnavailable(
-                f"{self.http.name} sent a page link to {target.scheme}://{target.netloc.decode()}; "
-                "not followed, it would carry the access token elsewhere"
-            )
-        return str(target)
 
     # --- calendars and channels (reference §5) --------------------------------------------------
 
     async def list_calendars(self) -> list[dict[str, Any]]:
         """The account's calendars, as Cronofy describes them: enough to verify a link works."""
         response = await self._call("GET", "/v1/calendars", scope="list_calendars", missing="the account")
-        return self.http.decode(response, _Calendars).calendars
+        return self.http.decode(response, CalendarList).calendars
 
     async def create_channel(
         self, callback_url: str, *, calendar_ids: Sequence[str], only_managed: bool = True
@@ -316,16 +209,16 @@ class CronofyApi:
             scope="read_events",
             missing="a calendar",
         )
-        return self.http.decode(response, _ChannelEnvelope).channel
+        return self.http.decode(response, ChannelEnvelope).channel
 
     async def list_channels(self) -> list[CronofyChannel]:
         response = await self._call("GET", "/v1/channels", scope="read_events", missing="the account")
-        return self.http.decode(response, _Channels).channels
+        return self.http.decode(response, ChannelList).channels
 
     async def close_channel(self, channel_id: str) -> None:
         """Raises ProviderNotFound for a channel Cronofy does not know (closed already)."""
         await self._call(
-            "DELETE", f"/v1/channels/{_segment(channel_id)}", scope="read_events", missing="the channel"
+            "DELETE", f"/v1/channels/{path_segment(channel_id)}", scope="read_events", missing="the channel"
         )
 
     # --- one authorized call ----------------------------------------------------------------------
@@ -426,7 +319,7 @@ class CronofyApi:
             if isinstance(refused, CronofyAuthRevoked) and await self._rotated_elsewhere():
                 return  # we lost a race with another refresher; its tokens are the live ones
             raise refused
-        answer = self.http.decode(response, _TokenAnswer)
+        answer = self.http.decode(response, TokenAnswer)
         self._pending = CronofyTokens(
             access_token=answer.access_token,
             refresh_token=answer.refresh_token or self._tokens.refresh_token,
@@ -437,7 +330,7 @@ class CronofyApi:
     def _token_refused(self, response: httpx.Response) -> ProviderRejected | CronofyAuthRevoked:
         where = f"{self.http.name} refused to refresh the access token ({response.status_code})"
         try:
-            error = msgspec.json.decode(response.content, type=_OAuthError)
+            error = msgspec.json.decode(response.content, type=OAuthError)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return ProviderRejected(f"{where}: no OAuth error in the answer", status=response.status_code)
         detail = self._scrub(error.error_description or "")[:300]
@@ -457,7 +350,7 @@ class CronofyApi:
 def _invalid(where: str, response: httpx.Response) -> CronofyInvalid:
     """A 422 as ``field: description; …`` (ProviderHttp would print the nested dict)."""
     try:
-        body = msgspec.json.decode(response.content, type=_Invalid)
+        body = msgspec.json.decode(response.content, type=InvalidAnswer)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return CronofyInvalid(f"{where}: the request was invalid (no field errors given)", {})
     errors = {

@@ -26,15 +26,14 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import httpx
 import msgspec
 
 from meetbridge.errors import ProviderAuthExpired, ProviderNotFound
-from meetbridge.providers.http import ProviderHttp
+from meetbridge.providers.http import ProviderHttp, iso_utc, path_segment
 
 AUTHENTICATE = "/api/v1/calendar/authenticate/"
 USER = "/api/v1/calendar/user/"
@@ -140,19 +139,6 @@ class _Minted(msgspec.Struct):
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO-8601 in UTC with ``Z``, microseconds only when there are some."""
-    if moment.tzinfo is None:
-        raise ValueError("Calendar V1 times must be timezone-aware")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
-
-
-def _segment(identifier: str) -> str:
-    """An id as one path segment: an id with a ``/`` or ``?`` cannot reach another route."""
-    return quote(identifier, safe="")
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -343,7 +329,9 @@ class CalendarV1Api:
         return await self._meetings(user_id, params)
 
     async def get_meeting(self, user_id: str, meeting_id: str) -> CalendarMeeting:
-        response = await self._send(MEETINGS_ENDPOINT, "GET", f"{MEETINGS}{_segment(meeting_id)}/", user_id)
+        response = await self._send(
+            MEETINGS_ENDPOINT, "GET", f"{MEETINGS}{path_segment(meeting_id)}/", user_id
+        )
         return self.http.decode(response, CalendarMeeting)
 
     async def set_override(self, user_id: str, meeting_id: str, value: bool | None) -> CalendarMeeting:
@@ -351,7 +339,7 @@ class CalendarV1Api:
         response = await self._send(
             MEETINGS_ENDPOINT,
             "PUT",
-            f"{MEETINGS}{_segment(meeting_id)}/",
+            f"{MEETINGS}{path_segment(meeting_id)}/",
             user_id,
             json={"override_should_record": value},
         )

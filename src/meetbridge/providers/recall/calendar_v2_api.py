@@ -13,15 +13,13 @@ URL: a link elsewhere would hand the key to another server.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from meetbridge.errors import ProviderNotFound, ProviderUnavailable
-from meetbridge.providers.http import ProviderHttp
+from meetbridge.providers.http import ProviderHttp, iso_utc, path_segment
 
 CALENDARS = "/api/v2/calendars/"
 EVENTS = "/api/v2/calendar-events/"
@@ -76,24 +74,6 @@ class CalendarEventPage(msgspec.Struct, kw_only=True):
     next: str | None = None
 
 
-def iso_utc(moment: datetime) -> str:
-    """ISO-8601 in UTC with ``Z``, microseconds only when there are some."""
-    if moment.tzinfo is None:
-        raise ValueError("Calendar V2 times must be timezone-aware")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
-
-
-def _segment(identifier: str) -> str:
-    """An id as one path segment: an id with a ``/`` or ``?`` cannot reach another route."""
-    return quote(identifier, safe="")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host, url.port or default
-
-
 class CalendarV2Api:
     """Calendar V2 over one paced ProviderHttp (which carries the ``Authorization: Token`` header)."""
 
@@ -125,7 +105,7 @@ class CalendarV2Api:
         return self.http.decode(response, RecallCalendar)
 
     async def get_calendar(self, calendar_id: str) -> RecallCalendar:
-        response = await self.http.request("calendars", "GET", f"{CALENDARS}{_segment(calendar_id)}/")
+        response = await self.http.request("calendars", "GET", f"{CALENDARS}{path_segment(calendar_id)}/")
         return self.http.decode(response, RecallCalendar)
 
     async def update_calendar(self, calendar_id: str, *, oauth_refresh_token: str) -> RecallCalendar:
@@ -133,7 +113,7 @@ class CalendarV2Api:
         response = await self.http.request(
             "calendars",
             "PATCH",
-            f"{CALENDARS}{_segment(calendar_id)}/",
+            f"{CALENDARS}{path_segment(calendar_id)}/",
             json={"oauth_refresh_token": oauth_refresh_token},
         )
         return self.http.decode(response, RecallCalendar)
@@ -142,7 +122,7 @@ class CalendarV2Api:
         """True when deleted now, False when Recall no longer knows the calendar."""
         try:
             await self.http.request(
-                "calendars", "DELETE", f"{CALENDARS}{_segment(calendar_id)}/", ok=frozenset({200, 204})
+                "calendars", "DELETE", f"{CALENDARS}{path_segment(calendar_id)}/", ok=frozenset({200, 204})
             )
         except ProviderNotFound:
             return False
@@ -164,27 +144,14 @@ class CalendarV2Api:
             yield page.results
             if page.next is None:
                 return
-            link = self._followable(page.next)
+            link = self.http.followable(page.next, carrying="our API key")
             if link in seen:  # a cursor that points back would page forever
                 raise ProviderUnavailable(f"{self.http.name} sent a page link that loops")
             seen.add(link)
             response = await self.http.request("calendar_events_list", "GET", link)
 
-    def _followable(self, link: str) -> str:
-        base = self.http.client.base_url
-        try:
-            target = base.join(link)
-        except httpx.InvalidURL as exc:
-            raise ProviderUnavailable(f"{self.http.name} sent an unreadable page link") from exc
-        if _origin(target) != _origin(base):
-            raise ProviderUnavailable(
-                f"{self.http.name} sent a page link to {target.scheme}://{target.netloc.decode()}; "
-                "not followed, it would carry our API key elsewhere"
-            )
-        return str(target)
-
     async def get_event(self, event_id: str) -> RecallCalendarEvent:
-        response = await self.http.request("calendar_event", "GET", f"{EVENTS}{_segment(event_id)}/")
+        response = await self.http.request("calendar_event", "GET", f"{EVENTS}{path_segment(event_id)}/")
         return self.http.decode(response, RecallCalendarEvent)
 
     async def schedule_bot(
@@ -195,7 +162,7 @@ class CalendarV2Api:
         response = await self.http.request(
             "calendar_event_bot",
             "POST",
-            f"{EVENTS}{_segment(event_id)}/bot/",
+            f"{EVENTS}{path_segment(event_id)}/bot/",
             json=body,
             ok=frozenset({200, 201}),
         )
@@ -205,7 +172,7 @@ class CalendarV2Api:
         """The event without its bots; None when Recall no longer knows the event."""
         try:
             response = await self.http.request(
-                "calendar_event_bot", "DELETE", f"{EVENTS}{_segment(event_id)}/bot/", ok=frozenset({200})
+                "calendar_event_bot", "DELETE", f"{EVENTS}{path_segment(event_id)}/bot/", ok=frozenset({200})
             )
         except ProviderNotFound:
             return None
