@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -11,6 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database, Prepared
+from meetbridge.db.event_rows import (
+    EVENT_COLUMNS,
+    EventQuery,
+    StoredEvent,
+    extensions_for,
+    read_page,
+    stored_event,
+)
 from meetbridge.db.ids import new_id
 from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
@@ -23,63 +31,7 @@ from meetbridge.domain.extensions import (
 )
 from meetbridge.errors import Conflict, InvalidRequest, NotFound
 
-# Cronofy reads external events from 16 days back to 201 days ahead unless told otherwise.
-DEFAULT_WINDOW_PAST = timedelta(days=16)
-DEFAULT_WINDOW_FUTURE = timedelta(days=201)
-
-
-class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
-    pk: int
-    calendar_id: str
-    event_id: str | None
-    event_uid: str
-    fields: dict[str, Any]
-    start_at: datetime
-    end_at: datetime
-    deleted: bool
-    version: int
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    rule: dict[str, Any] | None = None  # a linked calendar's recording-rule decision (external events)
-    extensions: list[ExtensionState] = msgspec.field(default_factory=list)
-
-    @property
-    def managed(self) -> bool:
-        return self.event_id is not None
-
-
-class EventQuery(msgspec.Struct, frozen=True, kw_only=True):
-    application_id: str
-    calendar_ids: tuple[str, ...] = ()
-    window_from: datetime | None = None
-    window_to: datetime | None = None
-    last_modified: datetime | None = None
-    include_deleted: bool = False
-    include_managed: bool = False
-    only_managed: bool = False
-
-
-_EVENT_COLUMNS = (
-    events.c.pk,
-    events.c.calendar_id,
-    events.c.event_id,
-    events.c.event_uid,
-    events.c.fields,
-    events.c.start_at,
-    events.c.end_at,
-    events.c.deleted,
-    events.c.version,
-    events.c.metadata,
-    events.c.created_at,
-    events.c.updated_at,
-    events.c.rule,
-)
-
-
-def _stored(row: Any, extensions: list[ExtensionState]) -> StoredEvent:
-    return StoredEvent(**{c.name: getattr(row, c.name) for c in _EVENT_COLUMNS}, extensions=extensions)
-
+__all__ = ["EventQuery", "EventRepository", "StoredEvent"]  # the values come from event_rows
 
 # Statements built once rather than per request; the upsert's own run as ``Prepared`` statements.
 # One lookup returns the event with its extensions (and, for the upsert, the calendar's owner)
@@ -97,7 +49,7 @@ _EXTENSION_FIELDS = {  # ExtensionState field: column
     "released": event_extensions.c.released,
 }
 _EXTENSION_COLUMNS = tuple(_EXTENSION_FIELDS.values())
-_EVENT_NAMES = [column.name for column in _EVENT_COLUMNS]
+_EVENT_NAMES = [column.name for column in EVENT_COLUMNS]
 _KEYS = {"event_id": events.c.event_id, "event_uid": events.c.event_uid}
 _WITH_EXTENSIONS = events.outerjoin(event_extensions, event_extensions.c.event_pk == events.c.pk)
 
@@ -108,7 +60,7 @@ def _lookup_with_owner(key: sa.Column[Any]) -> sa.Select[Any]:
         event_extensions, event_extensions.c.event_pk == events.c.pk
     )
     return (
-        sa.select(calendars.c.application_id, *_EVENT_COLUMNS, *_EXTENSION_COLUMNS)
+        sa.select(calendars.c.application_id, *EVENT_COLUMNS, *_EXTENSION_COLUMNS)
         .select_from(joined)
         .where(calendars.c.id == sa.bindparam("calendar_id"))
         .order_by(event_extensions.c.provider)
@@ -116,7 +68,7 @@ def _lookup_with_owner(key: sa.Column[Any]) -> sa.Select[Any]:
 
 
 _FIND = {
-    name: sa.select(*_EVENT_COLUMNS, *_EXTENSION_COLUMNS)
+    name: sa.select(*EVENT_COLUMNS, *_EXTENSION_COLUMNS)
     .select_from(_WITH_EXTENSIONS)
     .where(events.c.calendar_id == sa.bindparam("calendar_id"), key == sa.bindparam("key"))
     .order_by(event_extensions.c.provider)
@@ -146,12 +98,12 @@ _DELETE_EXTENSIONS = event_extensions.delete().where(
 def _event_from_rows(rows: Sequence[Sequence[Any]], start: int = 0) -> StoredEvent | None:
     """The event in joined lookup rows (one per extension), or None when no event matched.
 
-    Columns from ``start`` on are ``_EVENT_COLUMNS`` then ``_EXTENSION_COLUMNS``.
+    Columns from ``start`` on are ``EVENT_COLUMNS`` then ``_EXTENSION_COLUMNS``.
     """
     if not rows or rows[0][start] is None:
         return None
     first = rows[0]
-    ends = start + len(_EVENT_COLUMNS)
+    ends = start + len(EVENT_COLUMNS)
     fields = dict(zip(_EVENT_NAMES, first[start:ends], strict=True))
     extensions = [
         ExtensionState(**dict(zip(_EXTENSION_FIELDS, row[ends:], strict=True)))
@@ -180,33 +132,6 @@ def _extensions_after(current: list[ExtensionState], changes: ExtensionChanges) 
             )
         )
     return [after[provider] for provider in sorted(after)]
-
-
-async def _extensions_for(connection: AsyncConnection, pks: Sequence[int]) -> dict[int, list[ExtensionState]]:
-    found: dict[int, list[ExtensionState]] = {pk: [] for pk in pks}
-    if not pks:
-        return found
-    query = (
-        sa.select(event_extensions)
-        .where(event_extensions.c.event_pk.in_(pks))
-        .order_by(event_extensions.c.provider)
-    )
-    for row in await connection.execute(query):
-        found[row.event_pk].append(
-            ExtensionState(
-                provider=row.provider,
-                profile_id=row.profile_id,
-                status=row.status,
-                bot_id=row.bot_id,
-                last_error=row.last_error,
-                updated_at=row.updated_at,
-                provider_state=row.provider_state,
-                bot_status=row.bot_status,
-                origin=row.origin,
-                released=row.released,
-            )
-        )
-    return found
 
 
 class EventRepository:
@@ -408,10 +333,10 @@ class EventRepository:
 
     async def get_by_pk(self, pk: int) -> StoredEvent | None:
         async with self.database.read() as connection:
-            row = (await connection.execute(sa.select(*_EVENT_COLUMNS).where(events.c.pk == pk))).first()
+            row = (await connection.execute(sa.select(*EVENT_COLUMNS).where(events.c.pk == pk))).first()
             if row is None:
                 return None
-            return _stored(row, (await _extensions_for(connection, [pk]))[pk])
+            return stored_event(row, (await extensions_for(connection, [pk]))[pk])
 
     async def get(
         self,
@@ -451,60 +376,9 @@ class EventRepository:
             )
         return event_uid
 
-    def _filters(self, query: EventQuery, now: datetime) -> list[sa.ColumnElement[bool]]:
-        conditions: list[sa.ColumnElement[bool]] = [calendars.c.application_id == query.application_id]
-        if query.calendar_ids:
-            conditions.append(events.c.calendar_id.in_(query.calendar_ids))
-        if not query.include_deleted:
-            conditions.append(events.c.deleted.is_(False))
-        if query.only_managed:
-            conditions.append(events.c.event_id.is_not(None))
-        elif not query.include_managed:
-            conditions.append(events.c.event_id.is_(None))
-        if query.last_modified is not None:
-            conditions.append(events.c.updated_at >= query.last_modified)
-        if query.window_from is not None or query.window_to is not None:
-            if query.window_from is not None:
-                conditions.append(events.c.end_at >= query.window_from)
-            if query.window_to is not None:
-                conditions.append(events.c.start_at < query.window_to)
-        else:
-            # Managed events ignore the default window (Cronofy); external ones keep to it.
-            conditions.append(
-                sa.or_(
-                    events.c.event_id.is_not(None),
-                    sa.and_(
-                        events.c.end_at >= now - DEFAULT_WINDOW_PAST,
-                        events.c.start_at < now + DEFAULT_WINDOW_FUTURE,
-                    ),
-                )
-            )
-        return conditions
-
     async def read(
         self, query: EventQuery, *, after: tuple[datetime, int] | None, page_size: int
     ) -> tuple[list[StoredEvent], int]:
-        """A page of events after the keyset cursor ``after`` (start, pk), and how many remain from it.
-
-        A cursor rather than an offset: events deleted or added between two page reads neither
-        shift the pages nor make an unchanged event vanish from them.
-        """
-        conditions = self._filters(query, utcnow())
-        if after is not None:
-            start, pk = after
-            conditions.append(
-                sa.or_(events.c.start_at > start, sa.and_(events.c.start_at == start, events.c.pk > pk))
-            )
-        base = (
-            sa.select(*_EVENT_COLUMNS)
-            .join(calendars, calendars.c.id == events.c.calendar_id)
-            .where(*conditions)
-        )
-        count = sa.select(sa.func.count()).select_from(events.join(calendars)).where(*conditions)
+        """A page of events after the keyset cursor ``after`` (start, pk), and how many remain."""
         async with self.database.read() as connection:
-            remaining = await connection.scalar(count) or 0
-            rows = list(
-                await connection.execute(base.order_by(events.c.start_at, events.c.pk).limit(page_size))
-            )
-            extensions = await _extensions_for(connection, [row.pk for row in rows])
-        return [_stored(row, extensions[row.pk]) for row in rows], remaining
+            return await read_page(connection, query, after=after, page_size=page_size, now=utcnow())
