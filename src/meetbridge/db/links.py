@@ -11,84 +11,26 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database
 from meetbridge.db.jobs import SYNC, enqueue, enqueue_job
+from meetbridge.db.link_rows import (
+    PROVIDER,
+    Link,
+    LinkRules,
+    events_acting_for,
+    link_by_id,
+    link_from_row,
+    link_of,
+)
 from meetbridge.db.tables import calendar_links, calendars, event_extensions, events, utcnow
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
 from meetbridge.errors import NotFound
+
+__all__ = ["PROVIDER", "Link", "LinkRepository", "LinkRules"]  # the values come from link_rows
 from meetbridge.providers.base import ProviderCalendar
-
-PROVIDER = "recall"  # the extension provider name calendar links act for
-
-
-class Link(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    calendar_id: str
-    profile_id: str
-    provider_calendar_id: str
-    platform: str | None
-    email: str | None
-    status: str
-    status_detail: str | None
-    record: str
-    series: list[str]
-    sync_cursor: datetime | None
-    sync_from: datetime | None
-    full_sync: bool
-    last_synced_at: datetime | None
-    last_error: str | None
-    created_at: datetime
-    updated_at: datetime
-    credentials: str | None = None  # sealed (config/sealing.py): forwarding links only
-    channel_id: str | None = None  # the provider's push channel: forwarding links only
-    adapter: str | None = None  # the mechanism it was made for (None: made before this was kept)
-
-    def serves(self, adapter: str) -> bool:
-        """False for a link made for the mechanism a profile had before it was switched."""
-        return self.adapter in (None, adapter)
-
-
-class LinkRules(msgspec.Struct, frozen=True, kw_only=True):
-    record: str = "none"
-    series: list[str] = msgspec.field(default_factory=list)
-
-
-def _link_of(calendar_id: str, profile_id: str) -> sa.Select[Any]:
-    return sa.select(calendar_links).where(
-        calendar_links.c.calendar_id == calendar_id, calendar_links.c.profile_id == profile_id
-    )
-
-
-async def _link_by_id(connection: AsyncConnection, link_id: int) -> Link:
-    return _link(
-        (await connection.execute(sa.select(calendar_links).where(calendar_links.c.id == link_id))).one()
-    )
-
-
-def _link(row: Any) -> Link:
-    return Link(**{column.name: getattr(row, column.name) for column in calendar_links.c})
-
-
-async def events_acting_for(connection: AsyncConnection, link: Link) -> list[int]:
-    """Events of the link's calendar whose extension wants its profile or acts on one of its events."""
-    synced = sa.select(events.c.source_id).where(events.c.link_id == link.id, events.c.source_id.is_not(None))
-    query = (
-        sa.select(events.c.pk)
-        .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
-        .where(
-            events.c.calendar_id == link.calendar_id,
-            event_extensions.c.provider == PROVIDER,
-            sa.or_(
-                event_extensions.c.profile_id == link.profile_id,
-                event_extensions.c.target_id.in_(synced.scalar_subquery()),
-            ),
-        )
-    )
-    return [row.pk for row in await connection.execute(query)]
 
 
 async def _status_changed(
@@ -120,8 +62,8 @@ class LinkRepository:
 
     async def find(self, calendar_id: str, profile_id: str) -> Link | None:
         async with self.database.read() as connection:
-            row = (await connection.execute(_link_of(calendar_id, profile_id))).first()
-        return _link(row) if row else None
+            row = (await connection.execute(link_of(calendar_id, profile_id))).first()
+        return link_from_row(row) if row else None
 
     async def for_mechanism(self, calendar_id: str, profile_id: str, adapter: str) -> Link | None:
         """The calendar's link for the profile as ``adapter``: one made for the mechanism the profile
@@ -144,21 +86,21 @@ class LinkRepository:
             ).first()
         if row is None:
             raise NotFound(f"calendar {calendar_id} has no link for profile {profile_id}")
-        return _link(row)
+        return link_from_row(row)
 
     async def by_id(self, link_id: int) -> Link | None:
         async with self.database.read() as connection:
             row = (
                 await connection.execute(sa.select(calendar_links).where(calendar_links.c.id == link_id))
             ).first()
-        return _link(row) if row else None
+        return link_from_row(row) if row else None
 
     async def of_calendar(self, calendar_id: str) -> list[Link]:
         async with self.database.read() as connection:
             rows = await connection.execute(
                 sa.select(calendar_links).where(calendar_links.c.calendar_id == calendar_id)
             )
-            return [_link(row) for row in rows]
+            return [link_from_row(row) for row in rows]
 
     async def by_provider_calendar(self, profile_ids: Sequence[str], provider_calendar_id: str) -> list[Link]:
         async with self.database.read() as connection:
@@ -168,7 +110,7 @@ class LinkRepository:
                     calendar_links.c.provider_calendar_id == provider_calendar_id,
                 )
             )
-            return [_link(row) for row in rows]
+            return [link_from_row(row) for row in rows]
 
     async def on_channel(self, profile_id: str, channel_id: str) -> list[Link]:
         async with self.database.read() as connection:
@@ -177,7 +119,7 @@ class LinkRepository:
                     calendar_links.c.profile_id == profile_id, calendar_links.c.channel_id == channel_id
                 )
             )
-            return [_link(row) for row in rows]
+            return [link_from_row(row) for row in rows]
 
     async def adopt_unrecorded(self, adapters: Mapping[str, str]) -> None:
         """Links made before their mechanism was recorded get their profile's (``adapters``) now."""
@@ -229,7 +171,7 @@ class LinkRepository:
         }
         replanned = False
         async with self.database.write() as connection:
-            row = (await connection.execute(_link_of(calendar_id, profile_id))).first()
+            row = (await connection.execute(link_of(calendar_id, profile_id))).first()
             if row is None:
                 link_id = (
                     await connection.execute(
@@ -247,7 +189,7 @@ class LinkRepository:
                 resync = fresh = True
             else:
                 link_id = row.id
-                before = _link(row)
+                before = link_from_row(row)
                 fresh = adapter is not None and not before.serves(adapter)
                 if fresh:
                     # Made for the mechanism the profile had before: this link replaces it.
@@ -275,12 +217,12 @@ class LinkRepository:
                 # A new link, or one replacing the link of the profile's previous mechanism: events
                 # already asking for the profile (waiting for a link, or for their bot to move to
                 # the new mechanism) are planned again.
-                for pk in await events_acting_for(connection, await _link_by_id(connection, link_id)):
+                for pk in await events_acting_for(connection, await link_by_id(connection, link_id)):
                     await enqueue(connection, pk, now)
                     replanned = True
             if resync:
                 await enqueue_job(connection, SYNC, link_id, now)
-            saved = _link(
+            saved = link_from_row(
                 (
                     await connection.execute(sa.select(calendar_links).where(calendar_links.c.id == link_id))
                 ).one()
