@@ -263,7 +263,10 @@ def test_no_server_to_signal(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
 def test_a_pid_reused_by_another_program_is_not_signalled(tmp_path: Path) -> None:
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # Run from a checkout named meetbridge, as every program in a clone of this repository is.
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "/srv/meetbridge/.venv/bin/python"]
+    )
     try:
         pid_file = tmp_path / "meetbridge.pid"
         write_pid_file(pid_file, other.pid)

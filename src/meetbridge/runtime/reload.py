@@ -112,12 +112,14 @@ def remove_pid_file(path: Path, pid: int) -> None:
 
 def _looks_like_meetbridge(pid: int) -> bool:
     """False only when the process is known to be something else (a pid reused after a crash);
-    where /proc cannot tell, assume it is ours."""
+    where /proc cannot tell, assume it is ours. One of its arguments must be the program itself
+    (``…/bin/meetbridge serve``, ``python -m meetbridge serve``): "meetbridge" inside a path is not
+    enough, since any program run from a checkout named meetbridge has that."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
-    return b"meetbridge" in command
+    return any(Path(os.fsdecode(arg)).name == "meetbridge" for arg in command.split(b"\0"))
 
 
 def signal_server(pid_file: Path) -> int:
