@@ -19,7 +19,7 @@ from meetbridge.api.errors import EXCEPTION_HANDLERS
 from meetbridge.api.events import EventsController
 from meetbridge.api.health import healthz, readyz
 from meetbridge.api.links import LinksController, OAuthCallbackController
-from meetbridge.api.openapi import finish_schema
+from meetbridge.api.openapi import document_link_requests, finish_schema
 from meetbridge.api.profiles import ProfilesController
 from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
@@ -94,6 +94,7 @@ def create_app(
         debug=False,
     )
     finish_schema(app.openapi_schema)
+    document_link_requests(app.openapi_schema, gateway.registry.link_requests())
     app.state.gateway = gateway
     app.state.token_cache = TokenCache()
     app.state.seen_webhooks = SeenMessages()

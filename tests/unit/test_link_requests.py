@@ -87,7 +87,9 @@ def field_errors(response: httpx.Response) -> dict[str, list[str]]:
             id="no-token",
         ),
         pytest.param("cal", {"record": "sometimes"}, {"record": ["errors.invalid"]}, id="bad-rule"),
-        pytest.param("cal", {"recall_calendar": "x"}, {"body": ["errors.invalid"]}, id="unknown-key"),
+        pytest.param(
+            "cal", {"recall_calendar": "x"}, {"recall_calendar": ["errors.invalid"]}, id="unknown-key"
+        ),
     ],
 )
 async def test_a_bad_link_request_names_the_field_and_calls_no_one(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -12,13 +11,13 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
 from meetbridge.api.events import INVALID, NOT_FOUND
+from meetbridge.api.link_bodies import read_link_request
 from meetbridge.api.link_schemas import (
     ConnectResponse,
     DisconnectRequest,
     LinkDeleted,
     LinkRead,
     LinkResponse,
-    LinkUpsert,
 )
 from meetbridge.api.presenters import wire_time
 from meetbridge.api.preset_links import preset_connect, preset_disconnect, preset_read
@@ -33,6 +32,7 @@ from meetbridge.engine.links import (
 )
 from meetbridge.errors import InvalidRequest
 from meetbridge.providers.base import event_forwarder, preset_linker
+from meetbridge.providers.link_requests import CalendarAsk
 from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
 from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
 from meetbridge.providers.recall.options import RecallCalendarV2Options
@@ -63,7 +63,7 @@ async def link_read(gateway: Gateway, link: Link) -> LinkRead:
         email=link.email,
         status=link.status,  # type: ignore[arg-type]  # the column only holds the provider's three statuses
         status_detail=link.status_detail,
-        record=link.record,  # type: ignore[arg-type]  # validated by LinkUpsert before it was stored
+        record=link.record,  # type: ignore[arg-type]  # validated by the link request before it was stored
         series=link.series,
         last_synced=wire_time(link.last_synced_at) if link.last_synced_at else None,
         last_error=link.last_error,
@@ -123,32 +123,18 @@ class LinksController(Controller):
         request: Request[Any, Any, Any],
         calendar_id: FromPath[str],
         profile_id: FromPath[str],
-        data: JSONBody[LinkUpsert],
         application_id: NamedDependency[str],
         gateway: NamedDependency[Gateway],
     ) -> Response[LinkResponse]:
-        def given(value: Any) -> Any:
-            return value if isinstance(value, str | list) else None
-
+        await gateway.calendars.get(application_id, calendar_id)
+        profile, _ = calendar_profile(gateway, profile_id)
+        ask = read_link_request(await request.body(), profile, gateway.registry.link_requests())
         link, created = await link_calendar(
             gateway,
             application_id,
             calendar_id,
             profile_id,
-            recall_calendar_id=given(data.recall_calendar_id),
-            platform=given(data.platform),
-            refresh_token=given(data.oauth_refresh_token),
-            email=given(data.oauth_email),
-            record=given(data.record),
-            series=given(data.series),
-            user_id=given(data.user_id),
-            preferences=msgspec.to_builtins(data.preferences) if data.preferences else None,
-            forward_fields={
-                "cronofy_calendar_id": given(data.cronofy_calendar_id),
-                "access_token": given(data.access_token),
-                "refresh_token": given(data.refresh_token),
-                "expires_in": data.expires_in if isinstance(data.expires_in, int) else None,
-            },
+            ask,
             base_url=gateway.public_url or str(request.base_url),
         )
         return Response(LinkResponse(await link_read(gateway, link)), status_code=201 if created else 200)
@@ -290,14 +276,15 @@ class OAuthCallbackController(Controller):
                 transport=gateway.registry.transport,
             )
         existing = await gateway.links.for_mechanism(grant.calendar_id, grant.profile_id, profile.adapter)
-        calendar = await calendar_for_credentials(
-            linker,
-            profile,
-            existing,
+        granted = CalendarAsk(
             platform=grant.platform,
             refresh_token=grant.refresh_token,
             email=grant.email,
+            calendar_field="code",
+            platform_field="code",
+            credentials_field="code",
         )
+        calendar = await calendar_for_credentials(linker, profile, existing, granted)
         rules = LinkRules(record=existing.record, series=existing.series) if existing else LinkRules()
         link, created = await gateway.links.save(
             grant.calendar_id, grant.profile_id, calendar, rules, adapter=profile.adapter

@@ -6,14 +6,14 @@ is its id); their failures become request errors that name the field the caller 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link, LinkRules
-from meetbridge.engine.forwarding.links import ForwardLinkRequest, link_forwarding, unlink_forwarding
+from meetbridge.engine.forwarding.links import link_forwarding, unlink_forwarding
 from meetbridge.engine.services import Services
 from meetbridge.errors import (
     InvalidRequest,
@@ -34,6 +34,7 @@ from meetbridge.providers.base import (
     event_forwarder,
     preset_linker,
 )
+from meetbridge.providers.link_requests import CalendarAsk, ForwardAsk, LinkAsk, PresetAsk
 from meetbridge.providers.registry import auth_headers
 
 
@@ -81,82 +82,36 @@ async def link_calendar(
     application_id: str,
     calendar_id: str,
     profile_id: str,
+    ask: LinkAsk,
     *,
-    recall_calendar_id: str | None,
-    platform: str | None,
-    refresh_token: str | None,
-    email: str | None,
-    record: str | None,
-    series: list[str] | None,
-    user_id: str | None = None,
-    preferences: Mapping[str, Any] | None = None,
-    forward_fields: Mapping[str, Any] | None = None,
     base_url: str = "",
 ) -> tuple[Link, bool]:
+    """Link the calendar as ``ask`` (the profile's adapter's request, read) says; (link, created)."""
     await gateway.calendars.get(application_id, calendar_id)
     profile, linker = calendar_profile(gateway, profile_id)
     existing = await gateway.links.for_mechanism(calendar_id, profile_id, profile.adapter)
-    calendar_fields = {"user_id": user_id, "preferences": preferences}
-    forward_fields = forward_fields or {}
-    forwarder = event_forwarder(linker)
-    if forwarder is not None:
-        _refuse(
-            {
-                **calendar_fields,
-                "recall_calendar_id": recall_calendar_id,
-                "platform": platform,
-                "oauth_refresh_token": refresh_token,
-                "oauth_email": email,
-                "record": record,
-                "series": series,
-            },
-            profile,
-        )
+    forwarder, preset = event_forwarder(linker), preset_linker(linker)
+    if isinstance(ask, ForwardAsk) and forwarder is not None:
         return await link_forwarding(
-            gateway,
-            profile,
-            forwarder,
-            calendar_id,
-            existing,
-            forward_request(forward_fields),
-            base_url=base_url,
+            gateway, profile, forwarder, calendar_id, existing, ask, base_url=base_url
         )
-    _refuse(forward_fields, profile)
-    v2_fields = {
-        "recall_calendar_id": recall_calendar_id,
-        "platform": platform,
-        "oauth_refresh_token": refresh_token,
-        "oauth_email": email,
-        "record": record,
-        "series": series,
-    }
-    preset = preset_linker(linker)
-    if preset is not None:
-        _refuse(v2_fields, profile)
-        return await _link_preset_user(gateway, profile, preset, calendar_id, existing, user_id, preferences)
-    _refuse(calendar_fields, profile)
-    if recall_calendar_id is not None and (platform is not None or refresh_token is not None):
-        raise InvalidRequest.single(
-            "recall_calendar_id", "conflict", "give recall_calendar_id or OAuth credentials, not both"
-        )
-    if (platform is None) != (refresh_token is None):
-        missing = "oauth_refresh_token" if refresh_token is None else "platform"
-        raise InvalidRequest.single(missing, "required", "platform and oauth_refresh_token go together")
+    if isinstance(ask, PresetAsk) and preset is not None:
+        return await _link_preset_user(gateway, profile, preset, calendar_id, existing, ask)
+    if not isinstance(ask, CalendarAsk) or forwarder is not None or preset is not None:
+        raise TypeError(f"{profile.adapter} declares a link request the engine cannot act on: {ask!r}")
     calendar: ProviderCalendar
-    if recall_calendar_id is not None:
-        if existing is not None and existing.provider_calendar_id != recall_calendar_id:
+    if ask.provider_calendar_id is not None:
+        if existing is not None and existing.provider_calendar_id != ask.provider_calendar_id:
             raise InvalidRequest.single(
-                "recall_calendar_id",
+                ask.calendar_field,
                 "conflict",
                 f"this calendar is linked to Recall calendar {existing.provider_calendar_id} for profile "
                 f"{profile_id}; DELETE the link first to link another (its bots go with it)",
             )
-        async with provider_errors(profile, "recall_calendar_id"):
-            calendar = await linker.find_calendar(recall_calendar_id)
-    elif platform is not None and refresh_token is not None:
-        calendar = await calendar_for_credentials(
-            linker, profile, existing, platform=platform, refresh_token=refresh_token, email=email
-        )
+        async with provider_errors(profile, ask.calendar_field):
+            calendar = await linker.find_calendar(ask.provider_calendar_id)
+    elif ask.platform is not None and ask.refresh_token is not None:
+        calendar = await calendar_for_credentials(linker, profile, existing, ask)
     elif existing is not None:
         calendar = ProviderCalendar(
             provider_calendar_id=existing.provider_calendar_id,
@@ -167,11 +122,13 @@ async def link_calendar(
         )
     else:
         raise InvalidRequest.single(
-            "recall_calendar_id", "required", "give recall_calendar_id, or platform and oauth_refresh_token"
+            ask.calendar_field,
+            "required",
+            f"give {ask.calendar_field}, or {ask.platform_field} and {ask.credentials_field}",
         )
     rules = LinkRules(
-        record=record if record is not None else (existing.record if existing else "none"),
-        series=series if series is not None else (existing.series if existing else []),
+        record=ask.record if ask.record is not None else (existing.record if existing else "none"),
+        series=ask.series if ask.series is not None else (existing.series if existing else []),
     )
     return await gateway.links.save(calendar_id, profile_id, calendar, rules, adapter=profile.adapter)
 
@@ -191,100 +148,69 @@ async def _account_links(gateway: Services, profile_id: str, provider_calendar_i
     return serving(gateway, found)
 
 
-def forward_request(fields: Mapping[str, Any]) -> ForwardLinkRequest:
-    """A forwarding link's fields, each one missing named."""
-    required = ("cronofy_calendar_id", "access_token", "refresh_token")
-    missing = {
-        name: [("errors.required", f"{name} is required to link a Cronofy calendar")]
-        for name in required
-        if fields.get(name) is None
-    }
-    if missing:
-        raise InvalidRequest(missing)
-    return ForwardLinkRequest(
-        provider_calendar_id=fields["cronofy_calendar_id"],
-        access_token=fields["access_token"],
-        refresh_token=fields["refresh_token"],
-        expires_in=fields.get("expires_in"),
-    )
-
-
-def _refuse(given: Mapping[str, object], profile: Profile) -> None:
-    """Fields of the other kind of calendar link: named, so the app sees which adapter it talks to."""
-    errors = {
-        name: [
-            ("errors.not_applicable", f"not used by {profile.adapter} links (profile {profile.profile_id})")
-        ]
-        for name, value in given.items()
-        if value is not None
-    }
-    if errors:
-        raise InvalidRequest(errors)
-
-
 async def _link_preset_user(
     gateway: Services,
     profile: Profile,
     linker: PresetLinker,
     calendar_id: str,
     existing: Link | None,
-    user_id: str | None,
-    preferences: Mapping[str, Any] | None,
+    ask: PresetAsk,
 ) -> tuple[Link, bool]:
     """Calendar V1: the calendar is one Recall calendar user, whose id must never change or repeat."""
+    field, user_id = ask.user_field, ask.user_id
     if user_id is None:
         if existing is None:
-            raise InvalidRequest.single("user_id", "required", "give the Recall calendar user_id to link")
+            raise InvalidRequest.single(field, "required", f"give the calendar user's {field} to link")
         user_id = existing.provider_calendar_id
     elif existing is not None and existing.provider_calendar_id != user_id:
         raise InvalidRequest.single(
-            "user_id",
+            field,
             "conflict",
-            f"this calendar is linked as user {existing.provider_calendar_id}; a calendar keeps one user_id "
+            f"this calendar is linked as user {existing.provider_calendar_id}; a calendar keeps one {field} "
             "(DELETE the link first to start over)",
         )
     others = serving(gateway, await gateway.links.by_provider_calendar([profile.profile_id], user_id))
     if any(other.calendar_id != calendar_id for other in others):
         raise InvalidRequest.single(
-            "user_id",
+            field,
             "duplicate",
-            f"user_id {user_id} is already linked to another calendar for profile {profile.profile_id}; "
+            f"{field} {user_id} is already linked to another calendar for profile {profile.profile_id}; "
             "two calendars on one Recall calendar user would get duplicate bots",
         )
-    async with provider_errors(profile, "user_id"):
+    async with provider_errors(profile, field):
         calendar = await cast(CalendarLinker, linker).find_calendar(user_id)
-        if preferences:
-            await linker.set_preferences(user_id, preferences)
+        if ask.preferences:
+            await linker.set_preferences(user_id, ask.preferences)
     return await gateway.links.save(
         calendar_id, profile.profile_id, calendar, LinkRules(), adapter=profile.adapter
     )
 
 
 async def calendar_for_credentials(
-    linker: CalendarLinker,
-    profile: Profile,
-    existing: Link | None,
-    *,
-    platform: str,
-    refresh_token: str,
-    email: str | None,
+    linker: CalendarLinker, profile: Profile, existing: Link | None, ask: CalendarAsk
 ) -> ProviderCalendar:
     """A Recall calendar for these OAuth credentials: the linked one reconnected, or a new one.
 
     Reconnecting keeps the calendar (and what Recall knows of it) rather than leaving an orphan
     with bots still scheduled beside a new one.
     """
-    if existing is not None and existing.platform != platform:
+    if ask.platform is None or ask.refresh_token is None:
+        raise TypeError("calendar_for_credentials needs a platform and a refresh token")
+    if existing is not None and existing.platform != ask.platform:
         raise InvalidRequest.single(
-            "platform",
+            ask.platform_field,
             "conflict",
             f"this calendar is linked to a {existing.platform} calendar for profile {profile.profile_id}; "
             "DELETE the link first to link another",
         )
-    async with provider_errors(profile, "oauth_refresh_token"):
+    async with provider_errors(profile, ask.credentials_field):
         if existing is not None:
-            return await linker.reconnect_calendar(existing.provider_calendar_id, refresh_token=refresh_token)
-        return await linker.create_calendar(platform=platform, refresh_token=refresh_token, email=email)
+            return await linker.reconnect_calendar(
+                existing.provider_calendar_id, refresh_token=ask.refresh_token
+            )
+        return await linker.create_calendar(
+            platform=ask.platform, refresh_token=ask.refresh_token, email=ask.email
+        )
 
 
 async def unlink_calendar(

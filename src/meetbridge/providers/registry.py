@@ -17,6 +17,7 @@ from meetbridge.config.profiles import Profile
 from meetbridge.errors import ConfigError
 from meetbridge.providers.base import Adapter, AdapterFactory
 from meetbridge.providers.http import ProviderHttp
+from meetbridge.providers.link_requests import LinkRequest, link_request_type
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
@@ -57,6 +58,19 @@ class AdapterRegistry:
                 )
             self._factories[adapter_name] = factory
         return self._factories[adapter_name]
+
+    def link_requests(self) -> dict[str, type[LinkRequest]]:
+        """Each catalogued adapter that links calendars, and the link request body it reads (adapters
+        this build cannot load are left out: no profile can use them, see availability_problems)."""
+        found = {}
+        for name in self.catalogue.adapters:
+            try:
+                request = link_request_type(self.factory(name))
+            except (ImportError, AttributeError, ConfigError):
+                continue
+            if request is not None:
+                found[name] = request
+        return found
 
     def _client(self, profile: Profile, credential: str, headers: Mapping[str, str]) -> ProviderHttp:
         key = (profile.base_url, credential)

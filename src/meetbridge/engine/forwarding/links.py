@@ -41,23 +41,15 @@ from meetbridge.providers.base import (
     ProviderState,
     event_forwarder,
 )
+from meetbridge.providers.link_requests import ForwardAsk
 
 log = logging.getLogger("meetbridge.forwarding")
 
 
-class ForwardLinkRequest(msgspec.Struct, frozen=True, kw_only=True):
-    provider_calendar_id: str
-    access_token: str
-    refresh_token: str
-    expires_in: int | None
-
-    def __repr__(self) -> str:  # the tokens must not reach a log
-        return f"ForwardLinkRequest(provider_calendar_id={self.provider_calendar_id!r})"
-
-
 @asynccontextmanager
-async def forward_errors(profile: Profile) -> AsyncIterator[None]:
-    """Upstream failures during a link request, as errors naming the field to fix."""
+async def forward_errors(profile: Profile, calendar_field: str) -> AsyncIterator[None]:
+    """Upstream failures during a link request, as errors naming the field to fix (``calendar_field``:
+    the request's name for the upstream calendar)."""
     try:
         yield
     except ProviderAuthRevoked as exc:
@@ -67,9 +59,9 @@ async def forward_errors(profile: Profile) -> AsyncIterator[None]:
             "access_token", "rejected", "Cronofy refused the access token, also after refreshing it"
         ) from None
     except ProviderNotFound as exc:
-        raise InvalidRequest.single("cronofy_calendar_id", "not_found", str(exc)) from None
+        raise InvalidRequest.single(calendar_field, "not_found", str(exc)) from None
     except ProviderRejected as exc:
-        field = "access_token" if exc.status == 403 else "cronofy_calendar_id"
+        field = "access_token" if exc.status == 403 else calendar_field
         raise InvalidRequest.single(field, "rejected", str(exc)) from None
     except ProviderUnavailable as exc:
         raise UpstreamUnavailable(f"{profile.adapter} is unavailable, try again: {exc}") from None
@@ -83,7 +75,7 @@ async def link_forwarding(
     forwarder: EventForwarder,
     calendar_id: str,
     existing: Link | None,
-    request: ForwardLinkRequest,
+    request: ForwardAsk,
     *,
     base_url: str,
 ) -> tuple[Link, bool]:
@@ -95,7 +87,7 @@ async def link_forwarding(
     upstream_id = request.provider_calendar_id
     if existing is not None and existing.provider_calendar_id != upstream_id:
         raise InvalidRequest.single(
-            "cronofy_calendar_id",
+            request.calendar_field,
             "conflict",
             f"this calendar is linked to Cronofy calendar {existing.provider_calendar_id} for profile "
             f"{profile.profile_id}; DELETE the link first to link another (its forwarded events go with it)",
@@ -107,13 +99,13 @@ async def link_forwarding(
     ]
     if any(other.calendar_id != calendar_id for other in others):
         raise InvalidRequest.single(
-            "cronofy_calendar_id",
+            request.calendar_field,
             "duplicate",
             f"Cronofy calendar {upstream_id} is already linked to another calendar for profile "
             f"{profile.profile_id}; their event ids would collide there",
         )
     credentials = NewCredentials(request.access_token, request.refresh_token, request.expires_in)
-    async with forward_errors(profile):
+    async with forward_errors(profile, request.calendar_field):
         calendar = await forwarder.open_link(
             credentials.target(upstream_id),
             callback_url=callback_url(base_url, profile),
@@ -148,7 +140,7 @@ async def unlink_forwarding(gateway: Services, link: Link, profile: Profile, ada
         target = None
     if forwarder is not None and target is not None:
         try:
-            async with forward_errors(profile):
+            async with forward_errors(profile, "profile_id"):  # only logged: no request to name
                 await _cancel_forwarded(gateway, link, adapter, target)
                 await forwarder.close_link(target, link.channel_id)
         except InvalidRequest as exc:

@@ -34,6 +34,7 @@ from meetbridge.providers.base import (
 )
 from meetbridge.providers.cronofy.api import CronofyApi, CronofyInvalid
 from meetbridge.providers.cronofy.forward import attendee_emails, digest, forward_body
+from meetbridge.providers.cronofy.link_request import CronofyLinkRequest
 from meetbridge.providers.cronofy.options import CronofyOptions
 from meetbridge.providers.cronofy.push import WEBHOOK_PATH as CRONOFY_WEBHOOK_PATH
 from meetbridge.providers.cronofy.push import receive_cronofy_push
@@ -68,6 +69,7 @@ def _assigns_conferencing(fields: Mapping[str, Any]) -> bool:
 class CronofyAdapter:
     name: ClassVar[str] = "cronofy"
     capabilities: ClassVar[Capabilities] = Capabilities(forwards=True, receives_webhooks=True)
+    link_request: ClassVar[type[CronofyLinkRequest]] = CronofyLinkRequest
     webhook_path: ClassVar[str] = CRONOFY_WEBHOOK_PATH
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/v1/calendars/{target}/events (event_id {event_id}, extension {upstream})",

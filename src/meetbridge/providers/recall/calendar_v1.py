@@ -44,6 +44,7 @@ from meetbridge.providers.recall.calendar_v1_api import (
     CalendarUser,
     CalendarV1Api,
 )
+from meetbridge.providers.recall.link_requests import CalendarV1LinkRequest
 from meetbridge.providers.recall.options import RecallCalendarV1Options
 from meetbridge.providers.recall.webhooks import RecallWebhooks
 
@@ -130,6 +131,7 @@ class RecallCalendarV1Adapter(RecallWebhooks):
     capabilities: ClassVar[Capabilities] = Capabilities(
         links_calendars=True, preset=True, receives_webhooks=True
     )
+    link_request: ClassVar[type[CalendarV1LinkRequest]] = CalendarV1LinkRequest
     calls: ClassVar[dict[str, str]] = {
         "make": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": true}}',
         "cancel": 'PUT {base_url}/api/v1/calendar/meetings/{target}/ {{"override_should_record": false}}',

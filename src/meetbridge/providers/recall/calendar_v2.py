@@ -41,6 +41,7 @@ from meetbridge.providers.recall.calendar_v2_api import (
     RecallCalendar,
     RecallCalendarEvent,
 )
+from meetbridge.providers.recall.link_requests import CalendarV2LinkRequest
 from meetbridge.providers.recall.options import RecallCalendarV2Options
 from meetbridge.providers.recall.webhooks import RecallWebhooks
 
@@ -100,6 +101,7 @@ def provider_event(event: RecallCalendarEvent, owner_email: str | None) -> Provi
 class RecallCalendarV2Adapter(RecallWebhooks):
     name: ClassVar[str] = "recall-calendar-v2"
     capabilities: ClassVar[Capabilities] = Capabilities(links_calendars=True, receives_webhooks=True)
+    link_request: ClassVar[type[CalendarV2LinkRequest]] = CalendarV2LinkRequest
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v2/calendar-events/{target}/bot/ (deduplication_key, bot_config)",
         "cancel": "DELETE {base_url}/api/v2/calendar-events/{target}/bot/",
