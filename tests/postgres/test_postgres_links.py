@@ -73,10 +73,16 @@ async def test_link_sync_bookkeeping_and_synced_events_on_postgres(pg_gateway: G
     assert link.sync_from == earlier
 
     store = SyncedEventStore(pg_gateway.database)
-    changed = await store.apply(link, [provider_event("a"), provider_event("b", minutes=60)], record_all)
+    changed = await store.apply(
+        link, [provider_event("a"), provider_event("b", minutes=60)], record_all, provider="recall"
+    )
     assert changed == {"a", "b"}
-    assert await store.apply(link, [provider_event("a")], record_all) == set()  # unchanged: no write
-    assert await store.apply(link, [provider_event("a", title="Renamed")], record_all) == {"a"}
+    assert (
+        await store.apply(link, [provider_event("a")], record_all, provider="recall") == set()
+    )  # unchanged: no write
+    assert await store.apply(link, [provider_event("a", title="Renamed")], record_all, provider="recall") == {
+        "a"
+    }
 
     await pg_gateway.links.sync_done(link, cursor=START, full=True, sync_from=earlier, error=None)
     done = await pg_gateway.links.by_id(link.id)

@@ -35,6 +35,7 @@ class ToyBot(msgspec.Struct):
 
 class ToyBotAdapter:
     name: ClassVar[str] = "toy-bot"
+    extension_provider: ClassVar[str] = "toy"
     capabilities: ClassVar[Capabilities] = Capabilities()
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/bots",

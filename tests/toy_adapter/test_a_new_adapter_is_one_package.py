@@ -159,8 +159,16 @@ def test_a_gateway_process_serves_the_toy_adapter_end_to_end(tmp_path: Path, toy
                 "start": start.isoformat(),
                 "end": (start + timedelta(hours=1)).isoformat(),
                 "location": {"description": "https://zoom.us/j/1234567890"},
-                "extensions": [{"provider": "recall", "profile_id": "toy"}],
+                "extensions": [{"provider": "toy", "profile_id": "toy"}],
             }
+            # The provider name comes from the adapter: asking for a Recall bot here is refused.
+            recall = {**body, "extensions": [{"provider": "recall", "profile_id": "toy"}]}
+            refused = client.post(f"/v1/calendars/{calendar_id}/events", json=recall)
+            assert refused.status_code == 422, refused.text
+            [error] = refused.json()["errors"]["extensions"]
+            assert error["key"] == "errors.unknown_provider"
+            assert "serve: toy" in error["description"]
+            assert client.get(f"/v1/calendars/{calendar_id}/events/toy-1").status_code == 404
             assert client.post(f"/v1/calendars/{calendar_id}/events", json=body).status_code == 202
 
             def event() -> dict[str, Any]:
@@ -172,15 +180,15 @@ def test_a_gateway_process_serves_the_toy_adapter_end_to_end(tmp_path: Path, toy
             wait_until(lambda: event()["extensions"][0]["status"] == "scheduled", timeout=20, what="the bot")
             bots = httpx.get(f"{toy_vendor}/_toy/bots").json()
             [bot] = bots
-            assert event()["metadata"] == {"recall": {"bot_id": bot["id"]}}
+            assert event()["metadata"] == {"toy": {"bot_id": bot["id"]}}
             assert (bot["meeting_url"], bot["deleted"]) == ("https://zoom.us/j/1234567890", False)
             assert datetime.fromisoformat(bot["join_at"]) == start
 
-            cancel = {**body, "extensions": [{"provider": "recall", "profile_id": "none"}]}
+            cancel = {**body, "extensions": [{"provider": "toy", "profile_id": "none"}]}
             assert client.post(f"/v1/calendars/{calendar_id}/events", json=cancel).status_code == 202
             wait_until(lambda: event()["extensions"][0]["status"] == "cancelled", timeout=20, what="cancel")
             assert [b["deleted"] for b in httpx.get(f"{toy_vendor}/_toy/bots").json()] == [True]
-            assert "recall" not in (event().get("metadata") or {})
+            assert "toy" not in (event().get("metadata") or {})
             assert httpx.get(f"{toy_vendor}/_toy/calls").json() == [
                 "POST /bots",
                 f"DELETE /bots/{bot['id']}",

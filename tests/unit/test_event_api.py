@@ -319,6 +319,12 @@ async def test_summary_and_description_at_their_limits_are_accepted(api: Api) ->
             id="profile",
         ),
         pytest.param(
+            [{"provider": "toy", "profile_id": PROFILE}],
+            "errors.unknown_provider",
+            "serve: recall",
+            id="provider-no-profile-serves",
+        ),
+        pytest.param(
             [RECALL, {"provider": "recall", "profile_id": "none"}],
             "errors.duplicate",
             "recall",

@@ -31,7 +31,6 @@ from meetbridge.domain.times import DEFAULT_TZID, TimeError, parse_window_date, 
 from meetbridge.errors import InvalidRequest, NotFound
 from meetbridge.runtime.gateway import Gateway
 
-PROVIDERS = ("recall",)
 NOT_FOUND = {404: ResponseSpec(data_container=ErrorBody, description="No such resource for this application")}
 VALIDATION = {422: ResponseSpec(data_container=ValidationErrors, description="Invalid parameters")}
 INVALID = {**VALIDATION, **NOT_FOUND}
@@ -71,14 +70,22 @@ def _decode_page(token: str) -> ReadParams:
 
 
 def _desired_extensions(extensions: list[Extension], gateway: Gateway) -> list[DesiredExtension]:
+    """The extensions asked for, each naming a provider the configured profiles serve and, unless
+    ``none``, a profile of that provider."""
+    serves = {
+        profile_id: gateway.registry.extension_provider(profile.adapter)
+        for profile_id, profile in gateway.config.profiles.items()
+    }
+    providers = sorted(set(serves.values()))
     problems: list[tuple[str, str]] = []
     seen: set[str] = set()
     for extension in extensions:
-        if extension.provider not in PROVIDERS:
+        if extension.provider not in providers:
             problems.append(
                 (
                     "errors.unknown_provider",
-                    f"provider {extension.provider!r} is not supported (use 'recall')",
+                    f"provider {extension.provider!r} is not supported "
+                    f"(the configured profiles serve: {', '.join(providers) or 'none'})",
                 )
             )
         elif extension.provider in seen:
@@ -89,6 +96,14 @@ def _desired_extensions(extensions: list[Extension], gateway: Gateway) -> list[D
                 (
                     "errors.unknown_profile",
                     f"profile_id {extension.profile_id!r} is not configured (known: {known})",
+                )
+            )
+        elif extension.profile_id != NO_PROFILE and serves[extension.profile_id] != extension.provider:
+            problems.append(
+                (
+                    "errors.wrong_provider",
+                    f"profile {extension.profile_id} makes {serves[extension.profile_id]} bots: "
+                    f"ask for it with provider {serves[extension.profile_id]!r}",
                 )
             )
         seen.add(extension.provider)

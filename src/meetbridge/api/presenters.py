@@ -128,7 +128,8 @@ def event_detail(event: StoredEvent, migrations: Sequence[MigrationStep] = ()) -
 def explain(event: StoredEvent) -> ExplainRead | None:
     """Why a bot will or won't join; None for events no extension or rule ever touched."""
     rule = RuleDecisionRead(**event.rule) if event.rule else None
-    extension = next((e for e in event.extensions if e.provider == "recall"), None)
+    # One bot extension per event is what apps send; with several, the first is explained.
+    extension = event.extensions[0] if event.extensions else None
     if extension is None and rule is None:
         return None
     key = (extension.provider_state or {}).get(DEDUPLICATION_KEY) if extension else None

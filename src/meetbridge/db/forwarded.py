@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from meetbridge.db.database import Database
 from meetbridge.db.jobs import enqueue
-from meetbridge.db.links import PROVIDER, Link
+from meetbridge.db.links import Link
 from meetbridge.db.tables import calendar_links, event_extensions, events, utcnow
 from meetbridge.providers.base import ReportedBot
 
@@ -23,8 +23,9 @@ class ForwardedEvents:
         self.database = database
         self.on_enqueue: Callable[[], None] = lambda: None
 
-    async def record_reports(self, link: Link, reports: Sequence[ReportedBot]) -> int:
-        """Store what changed; returns how many events were re-planned for it."""
+    async def record_reports(self, link: Link, reports: Sequence[ReportedBot], provider: str) -> int:
+        """Store what changed in the extensions of ``provider`` (the one the link's adapter serves);
+        returns how many events were re-planned for it."""
         by_event_id = {report.event_id: report.bot_id for report in reports}
         if not by_event_id:
             return 0
@@ -43,7 +44,7 @@ class ForwardedEvents:
                 .where(
                     events.c.calendar_id == link.calendar_id,
                     events.c.event_id.in_(list(by_event_id)),
-                    event_extensions.c.provider == PROVIDER,
+                    event_extensions.c.provider == provider,
                 )
             )
             for row in rows.all():
@@ -55,7 +56,7 @@ class ForwardedEvents:
                     continue
                 await connection.execute(
                     event_extensions.update()
-                    .where(event_extensions.c.event_pk == row.pk, event_extensions.c.provider == PROVIDER)
+                    .where(event_extensions.c.event_pk == row.pk, event_extensions.c.provider == provider)
                     .values(reported_bot_id=reported)
                 )
                 await enqueue(connection, row.pk, now)
@@ -64,11 +65,11 @@ class ForwardedEvents:
             self.on_enqueue()
         return changed
 
-    async def reported_bot_id(self, event_pk: int) -> str | None:
+    async def reported_bot_id(self, event_pk: int, provider: str) -> str | None:
         async with self.database.read() as connection:
             found: str | None = await connection.scalar(
                 sa.select(event_extensions.c.reported_bot_id).where(
-                    event_extensions.c.event_pk == event_pk, event_extensions.c.provider == PROVIDER
+                    event_extensions.c.event_pk == event_pk, event_extensions.c.provider == provider
                 )
             )
         return found

@@ -12,8 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.tables import calendar_links, event_extensions, events
 
-PROVIDER = "recall"  # the extension provider name calendar links act for
-
 
 class Link(msgspec.Struct, frozen=True, kw_only=True):
     id: int
@@ -63,19 +61,21 @@ def link_from_row(row: Any) -> Link:
     return Link(**{column.name: getattr(row, column.name) for column in calendar_links.c})
 
 
-async def events_acting_for(connection: AsyncConnection, link: Link) -> list[int]:
-    """Events of the link's calendar whose extension wants its profile or acts on one of its events."""
+def acting_for(link: Link) -> sa.ColumnElement[bool]:
+    """Extensions that want the link's profile or act on one of its events (which names the
+    extensions provider too: a profile's adapter serves one)."""
     synced = sa.select(events.c.source_id).where(events.c.link_id == link.id, events.c.source_id.is_not(None))
+    return sa.or_(
+        event_extensions.c.profile_id == link.profile_id,
+        event_extensions.c.target_id.in_(synced.scalar_subquery()),
+    )
+
+
+async def events_acting_for(connection: AsyncConnection, link: Link) -> list[int]:
+    """Events of the link's calendar with an extension acting for it."""
     query = (
         sa.select(events.c.pk)
         .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
-        .where(
-            events.c.calendar_id == link.calendar_id,
-            event_extensions.c.provider == PROVIDER,
-            sa.or_(
-                event_extensions.c.profile_id == link.profile_id,
-                event_extensions.c.target_id.in_(synced.scalar_subquery()),
-            ),
-        )
+        .where(events.c.calendar_id == link.calendar_id, acting_for(link))
     )
     return [row.pk for row in await connection.execute(query)]

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from meetbridge.db.database import Database
 from meetbridge.db.jobs import SYNC, enqueue, enqueue_job
 from meetbridge.db.link_rows import (
-    PROVIDER,
     Link,
     LinkRules,
+    acting_for,
     events_acting_for,
     link_by_id,
     link_from_row,
@@ -29,7 +29,7 @@ from meetbridge.db.tables import calendar_links, calendars, event_extensions, ev
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
 from meetbridge.errors import NotFound
 
-__all__ = ["PROVIDER", "Link", "LinkRepository", "LinkRules"]  # the values come from link_rows
+__all__ = ["Link", "LinkRepository", "LinkRules"]  # the values come from link_rows
 from meetbridge.providers.base import ProviderCalendar
 
 
@@ -47,7 +47,7 @@ async def _status_changed(
         # with the same key hands back a bot that survived).
         await connection.execute(
             event_extensions.update()
-            .where(event_extensions.c.event_pk.in_(pks), event_extensions.c.provider == PROVIDER)
+            .where(event_extensions.c.event_pk.in_(pks), acting_for(link))
             .values(provider_state=None, bot_id=None)
         )
     for pk in pks:
@@ -326,9 +326,18 @@ class LinkRepository:
         async with self.database.write() as connection:
             pks = await events_acting_for(connection, link)
             if pks:
+                # Their bot ids leave the events' metadata too, under each extension's provider.
+                providers = {
+                    (row.event_pk, row.provider)
+                    for row in await connection.execute(
+                        sa.select(event_extensions.c.event_pk, event_extensions.c.provider).where(
+                            event_extensions.c.event_pk.in_(pks), acting_for(link)
+                        )
+                    )
+                }
                 await connection.execute(
                     event_extensions.update()
-                    .where(event_extensions.c.event_pk.in_(pks), event_extensions.c.provider == PROVIDER)
+                    .where(event_extensions.c.event_pk.in_(pks), acting_for(link))
                     .values(
                         profile_id=NO_PROFILE,
                         status=ExtensionStatus.CANCELLED,
@@ -339,10 +348,10 @@ class LinkRepository:
                         updated_at=now,
                     )
                 )
-                for pk in pks:
+                for pk, provider in sorted(providers):
                     metadata = await connection.scalar(sa.select(events.c.metadata).where(events.c.pk == pk))
-                    if metadata and PROVIDER in metadata:
-                        kept = {k: v for k, v in metadata.items() if k != PROVIDER}
+                    if metadata and provider in metadata:
+                        kept = {k: v for k, v in metadata.items() if k != provider}
                         await connection.execute(
                             events.update().where(events.c.pk == pk).values(metadata=kept, updated_at=now)
                         )

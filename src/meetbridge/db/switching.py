@@ -18,8 +18,6 @@ from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import event_extensions, events, migration_steps, profile_incarnations, utcnow
 from meetbridge.errors import ConfigError
 
-PROVIDER = "recall"
-
 
 class MigrationStep(msgspec.Struct, frozen=True, kw_only=True):
     profile_id: str
@@ -89,8 +87,7 @@ class IncarnationStore:
             sa.select(events.c.pk)
             .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
             .where(
-                event_extensions.c.provider == PROVIDER,
-                event_extensions.c.profile_id.in_(ids),
+                event_extensions.c.profile_id.in_(ids),  # a profile's adapter serves one provider
                 events.c.deleted.is_(False),
                 events.c.end_at > now,
             )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from meetbridge.db.database import Database
 from meetbridge.db.ids import new_id
 from meetbridge.db.jobs import enqueue
-from meetbridge.db.links import PROVIDER, Link
+from meetbridge.db.links import Link
 from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
 from meetbridge.domain.recording_rules import RuleDecision
@@ -33,9 +33,10 @@ def _rule_json(decision: RuleDecision) -> dict[str, Any]:
 
 
 async def _rule_extension(
-    connection: AsyncConnection, pk: int, link: Link, record: bool, now: datetime
+    connection: AsyncConnection, pk: int, link: Link, provider: str, record: bool, now: datetime
 ) -> bool:
-    """Attach or release the rule's extension; True when the extension row changed."""
+    """Attach or release the rule's extension (of ``provider``, the one the link's adapter serves);
+    True when the extension row changed."""
     row = (
         await connection.execute(
             sa.select(
@@ -43,7 +44,7 @@ async def _rule_extension(
                 event_extensions.c.origin,
                 event_extensions.c.bot_id,
                 event_extensions.c.provider_state,
-            ).where(event_extensions.c.event_pk == pk, event_extensions.c.provider == PROVIDER)
+            ).where(event_extensions.c.event_pk == pk, event_extensions.c.provider == provider)
         )
     ).first()
     if row is not None and row.origin == APP:
@@ -55,7 +56,7 @@ async def _rule_extension(
         await connection.execute(
             event_extensions.insert().values(
                 event_pk=pk,
-                provider=PROVIDER,
+                provider=provider,
                 profile_id=wanted,
                 status=ExtensionStatus.PENDING,
                 origin=RULE,
@@ -69,7 +70,7 @@ async def _rule_extension(
     status = ExtensionStatus.PENDING if record or holds else ExtensionStatus.CANCELLED
     await connection.execute(
         event_extensions.update()
-        .where(event_extensions.c.event_pk == pk, event_extensions.c.provider == PROVIDER)
+        .where(event_extensions.c.event_pk == pk, event_extensions.c.provider == provider)
         .values(profile_id=wanted, status=status, last_error=None, updated_at=now)
     )
     return True
@@ -81,10 +82,17 @@ class SyncedEventStore:
         self.on_enqueue: Callable[[], None] = lambda: None
 
     async def apply(
-        self, link: Link, page: Iterable[ProviderEvent], decide: Decide, *, attach: bool = True
+        self,
+        link: Link,
+        page: Iterable[ProviderEvent],
+        decide: Decide,
+        *,
+        provider: str,
+        attach: bool = True,
     ) -> set[str]:
         """Store one page; returns the provider ids of the events that changed.
 
+        ``provider``: the extensions provider the link's adapter serves (the rules attach those).
         ``attach`` False: the decision is only shown (the provider records by its own preferences).
         """
         page = list(page)
@@ -154,7 +162,9 @@ class SyncedEventStore:
                     continue
                 changed.add(event.provider_event_id)
                 if attach:
-                    await _rule_extension(connection, pk, link, decision.record and not event.deleted, now)
+                    await _rule_extension(
+                        connection, pk, link, provider, decision.record and not event.deleted, now
+                    )
                 has_extension = await connection.scalar(
                     sa.select(sa.func.count())
                     .select_from(event_extensions)
@@ -227,8 +237,7 @@ class SyncedEventStore:
                     .where(
                         events.c.calendar_id == link.calendar_id,
                         events.c.event_id.is_not(None),
-                        event_extensions.c.provider == PROVIDER,
-                        condition,
+                        condition,  # names the link's profile: the provider goes with it
                     )
                 )
             ]

@@ -178,16 +178,20 @@ class ProfileCalls:
 
         link = await self.links.for_mechanism(event.calendar_id, profile_id, profile.adapter)
         if link is None:
+            shape = self.registry.link_requests().get(profile.adapter)
+            fields = f" with {', '.join(shape.__struct_fields__)}" if shape else ""
             return failed(
                 f"calendar {event.calendar_id} is not linked for profile {profile_id}: PUT "
-                f"/v1/calendars/{event.calendar_id}/links/{profile_id} with cronofy_calendar_id, "
-                "access_token and refresh_token first"
+                f"/v1/calendars/{event.calendar_id}/links/{profile_id}{fields} first"
             )
         if link.status == "disconnected":
             return failed(_relink_message(event.calendar_id, profile_id, link.status_detail))
         try:
             return await self.forwarding.target(
-                link, reported_bot_id=await self.forwarding.events.reported_bot_id(event.pk)
+                link,
+                reported_bot_id=await self.forwarding.events.reported_bot_id(
+                    event.pk, self.registry.extension_provider(profile.adapter)
+                ),
             )
         except SealError:
             return failed(

@@ -99,7 +99,13 @@ class SyncRunner:
             async for page in linker.changed_events(
                 link.provider_calendar_id, since=since, owner_email=link.email
             ):
-                changed |= await self.store.apply(link, page, decide, attach=linker.sync_interval is None)
+                changed |= await self.store.apply(
+                    link,
+                    page,
+                    decide,
+                    provider=self.registry.extension_provider(adapter_name),
+                    attach=linker.sync_interval is None,
+                )
                 seen |= {event.provider_event_id for event in page}
                 newest = max((event.updated_at for event in page), default=None)
                 if newest is not None and (cursor is None or newest > cursor):
@@ -160,7 +166,9 @@ class SyncRunner:
         replanned = 0
         try:
             async for page in forwarder.reported_bots(target, since=None if full else min(marks)):
-                replanned += await self.forwarding.events.record_reports(link, page)
+                replanned += await self.forwarding.events.record_reports(
+                    link, page, self.registry.extension_provider(adapter_name)
+                )
                 newest = max((r.updated_at for r in page if r.updated_at is not None), default=None)
                 if newest is not None and (cursor is None or newest > cursor):
                     cursor = newest

@@ -105,6 +105,9 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
 
 class Adapter(Protocol):
     name: ClassVar[str]
+    # The ``provider`` of the event extensions this adapter serves (``{"provider": "recall", ...}``),
+    # which is also where the bot id shows in the event's metadata (``metadata.recall.bot_id``).
+    extension_provider: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     # Templates of the calls that make ("make") and cancel ("cancel") one event's bot, for the dry
     # run of a migration plan: {base_url}, {target} (the provider's event or calendar), {bot_id},

@@ -59,6 +59,13 @@ class AdapterRegistry:
             self._factories[adapter_name] = factory
         return self._factories[adapter_name]
 
+    def extension_provider(self, adapter_name: str) -> str:
+        """The extensions ``provider`` the adapter serves (and its key in the event's metadata)."""
+        declared = getattr(self.factory(adapter_name), "extension_provider", None)
+        if not isinstance(declared, str) or not declared:
+            raise ConfigError([f"adapter {adapter_name} declares no extension_provider"])
+        return declared
+
     def link_requests(self) -> dict[str, type[LinkRequest]]:
         """Each catalogued adapter that links calendars, and the link request body it reads (adapters
         this build cannot load are left out: no profile can use them, see availability_problems)."""

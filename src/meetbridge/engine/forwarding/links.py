@@ -16,7 +16,7 @@ import msgspec
 
 from meetbridge.config.profiles import Profile
 from meetbridge.config.sealing import SealError
-from meetbridge.db.links import PROVIDER, Link, LinkRules
+from meetbridge.db.links import Link, LinkRules
 from meetbridge.db.tables import utcnow
 from meetbridge.engine.calls import owner_profile_id
 from meetbridge.engine.forwarding.credentials import NewCredentials, callback_url
@@ -154,7 +154,8 @@ async def _cancel_forwarded(gateway: Services, link: Link, adapter: Adapter, tar
 
     for pk in await gateway.links.acting_for(link):
         event = await gateway.events.get_by_pk(pk)
-        extension = next((e for e in event.extensions if e.provider == PROVIDER), None) if event else None
+        provider = adapter.extension_provider
+        extension = next((e for e in event.extensions if e.provider == provider), None) if event else None
         if (
             event is None
             or extension is None

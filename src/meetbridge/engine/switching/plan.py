@@ -17,7 +17,7 @@ from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.incarnation import incarnation
 from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.db.database import Database
-from meetbridge.db.links import PROVIDER, LinkRepository
+from meetbridge.db.links import LinkRepository
 from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
@@ -84,8 +84,7 @@ class Planner:
             )
             .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
             .where(
-                event_extensions.c.provider == PROVIDER,
-                event_extensions.c.profile_id == profile_id,
+                event_extensions.c.profile_id == profile_id,  # its adapter serves one provider
                 events.c.deleted.is_(False),
                 events.c.end_at > now,
             )

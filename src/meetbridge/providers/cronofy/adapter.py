@@ -33,7 +33,7 @@ from meetbridge.providers.base import (
     SaveState,
 )
 from meetbridge.providers.cronofy.api import CronofyApi, CronofyInvalid
-from meetbridge.providers.cronofy.forward import attendee_emails, digest, forward_body
+from meetbridge.providers.cronofy.forward import RECALL, attendee_emails, digest, forward_body
 from meetbridge.providers.cronofy.link_request import CronofyLinkRequest
 from meetbridge.providers.cronofy.options import CronofyOptions
 from meetbridge.providers.cronofy.push import WEBHOOK_PATH as CRONOFY_WEBHOOK_PATH
@@ -68,6 +68,7 @@ def _assigns_conferencing(fields: Mapping[str, Any]) -> bool:
 
 class CronofyAdapter:
     name: ClassVar[str] = "cronofy"
+    extension_provider: ClassVar[str] = RECALL  # Cronofy's Recall integration makes Recall bots
     capabilities: ClassVar[Capabilities] = Capabilities(forwards=True, receives_webhooks=True)
     link_request: ClassVar[type[CronofyLinkRequest]] = CronofyLinkRequest
     webhook_path: ClassVar[str] = CRONOFY_WEBHOOK_PATH

@@ -39,7 +39,7 @@ from meetbridge.providers.base import (
     SaveState,
 )
 from meetbridge.providers.http import ProviderHttp
-from meetbridge.providers.recall.options import RecallBotOptions
+from meetbridge.providers.recall.options import EXTENSION_PROVIDER, RecallBotOptions
 from meetbridge.providers.recall.webhooks import RecallWebhooks
 
 BOTS = "/api/v1/bot/"
@@ -66,6 +66,7 @@ def _iso(value: datetime) -> str:
 
 class RecallBotAdapter(RecallWebhooks):
     name: ClassVar[str] = "recall-bot"
+    extension_provider: ClassVar[str] = EXTENSION_PROVIDER
     capabilities: ClassVar[Capabilities] = Capabilities(receives_webhooks=True)
     # The calls that make and cancel a bot, as a migration plan's dry run prints them.
     calls: ClassVar[dict[str, str]] = {

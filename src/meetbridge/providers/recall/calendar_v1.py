@@ -45,7 +45,7 @@ from meetbridge.providers.recall.calendar_v1_api import (
     CalendarV1Api,
 )
 from meetbridge.providers.recall.link_requests import CalendarV1LinkRequest
-from meetbridge.providers.recall.options import RecallCalendarV1Options
+from meetbridge.providers.recall.options import EXTENSION_PROVIDER, RecallCalendarV1Options
 from meetbridge.providers.recall.webhooks import RecallWebhooks
 
 POLL_FOR_BOT_SECONDS = 5.0  # first wait for Recall to assign a bot after an override; the worker backs off
@@ -128,6 +128,7 @@ def _preset(user: CalendarUser, user_id: str) -> Preset:
 
 class RecallCalendarV1Adapter(RecallWebhooks):
     name: ClassVar[str] = "recall-calendar-v1"
+    extension_provider: ClassVar[str] = EXTENSION_PROVIDER
     capabilities: ClassVar[Capabilities] = Capabilities(
         links_calendars=True, preset=True, receives_webhooks=True
     )

@@ -42,7 +42,7 @@ from meetbridge.providers.recall.calendar_v2_api import (
     RecallCalendarEvent,
 )
 from meetbridge.providers.recall.link_requests import CalendarV2LinkRequest
-from meetbridge.providers.recall.options import RecallCalendarV2Options
+from meetbridge.providers.recall.options import EXTENSION_PROVIDER, RecallCalendarV2Options
 from meetbridge.providers.recall.webhooks import RecallWebhooks
 
 # A bot whose meeting started longer ago than this is a past occurrence of a perpetual event.
@@ -100,6 +100,7 @@ def provider_event(event: RecallCalendarEvent, owner_email: str | None) -> Provi
 
 class RecallCalendarV2Adapter(RecallWebhooks):
     name: ClassVar[str] = "recall-calendar-v2"
+    extension_provider: ClassVar[str] = EXTENSION_PROVIDER
     capabilities: ClassVar[Capabilities] = Capabilities(links_calendars=True, receives_webhooks=True)
     link_request: ClassVar[type[CalendarV2LinkRequest]] = CalendarV2LinkRequest
     calls: ClassVar[dict[str, str]] = {

@@ -47,6 +47,9 @@ def _bot_config_problems(bot_config: dict[str, Any], allowed: frozenset[str]) ->
     ]
 
 
+EXTENSION_PROVIDER = "recall"  # what apps write in extensions for a Recall bot, whichever mechanism
+
+
 class RecallOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
     """What every Recall profile has: the workspace's API key (its account) and the webhook secret."""
 
