@@ -213,12 +213,18 @@ class SyncedEventStore:
 
     async def replan_matched(self, link: Link, changed: set[str]) -> int:
         """After a sync: re-plan managed events matched to a changed event, and those still waiting
-        for one (awaiting_sync, or a bot moving here from the profile's previous mechanism)."""
+        for one (awaiting_sync, or a bot moving here from the profile's previous mechanism).
+
+        Pending ones too: a job may be reconciling one right now with a view from before this sync's
+        events were stored, and will write awaiting_sync after this query ran. Enqueueing it while it
+        runs makes the job run again (store.py), so it cannot wait for a sync that already happened.
+        """
         now = utcnow()
         waiting = sa.and_(
             event_extensions.c.profile_id == link.profile_id,
             sa.or_(
                 event_extensions.c.status == ExtensionStatus.AWAITING_SYNC,
+                event_extensions.c.status == ExtensionStatus.PENDING,
                 sa.and_(
                     event_extensions.c.target_id.is_(None),
                     event_extensions.c.status == ExtensionStatus.SCHEDULED,
