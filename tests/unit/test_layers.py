@@ -53,7 +53,9 @@ def imports_of(path: Path, module: str) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             if base.startswith("meetbridge"):
-                found.add(base)
+                # `from meetbridge.db import sqlite_driver` imports that module, not the package's
+                # face; import_graph resolves a name that is no module to the module defining it.
+                found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -63,7 +65,7 @@ def import_graph() -> dict[str, set[str]]:
     for module, path in modules.items():
         targets = set()
         for name in imports_of(path, module):
-            # `from meetbridge.db import tables` names a module, `from meetbridge.db.tables import x` a name.
+            # `meetbridge.db.tables` is a module, `meetbridge.db.tables.events` a name in one.
             imported = name
             while imported not in modules and "." in imported:
                 imported = imported.rpartition(".")[0]

@@ -224,7 +224,8 @@ class ProfileCalls:
             detail = f" ({link.status_detail})" if link.status_detail else ""
             message = (
                 f"the linked calendar {link.provider_calendar_id} is disconnected at the provider{detail}; "
-                "link it again with a new oauth_refresh_token (or the connect flow)"
+                "link it again with new credentials (PUT "
+                f"/v1/calendars/{event.calendar_id}/links/{profile_id}, or the connect flow)"
             )
             return waiting(ExtensionStatus.FAILED, message)
         target = await find_target(self.database, event.pk, link)
