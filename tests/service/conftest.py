@@ -1,4 +1,4 @@
-"""Fixtures for unit tests: a second application, a clock for event writes."""
+"""Fixtures for service tests: a second application, a clock for event writes."""
 
 from __future__ import annotations
 

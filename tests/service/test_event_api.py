@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_ENV, Api
-from tests.unit.conftest import Clock
+from tests.service.conftest import Clock
 
 START, END = "2026-05-11T16:00:00Z", "2026-05-11T17:00:00Z"
 PROFILE = "int_sales_0000"
