@@ -1,20 +1,38 @@
-"""Fixtures for service tests: a second application, a clock for event writes."""
+"""What service tests share: a gateway whose adapters call a sandbox in-process, a second
+application, a clock for event writes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
+from litestar import Litestar
 
+from meetbridge.app import build_gateway
+from meetbridge.config.catalogue import load_catalogue
+from meetbridge.config.profiles import load_config
+from meetbridge.providers.registry import AdapterRegistry
+from meetbridge.runtime.gateway import Gateway
+from meetbridge.settings import Settings, default_catalogue_dir
 from tests.conftest import Api
+
+
+def gateway_on(settings: Settings, config_path: Path, config_text: str, sandbox: Litestar) -> Gateway:
+    """A gateway configured by ``config_text`` (written to ``config_path``) whose adapters reach the
+    ``sandbox`` app in-process, whatever base URL their profiles name."""
+    config_path.write_text(config_text)
+    catalogue = load_catalogue(default_catalogue_dir())
+    gateway = build_gateway(settings, load_config(config_path, catalogue))
+    gateway.registry = AdapterRegistry(catalogue, transport=httpx.ASGITransport(app=sandbox))
+    return gateway
 
 
 @pytest.fixture
 async def other_api(api: Api) -> Api:
-    """Another application on the same gateway and client, with its own token."""
-    _, token = await api.gateway.applications.create_token("another-application")
-    return Api(client=api.client, token=token, gateway=api.gateway)
+    return await api.another("another-application")
 
 
 @dataclass
