@@ -625,7 +625,7 @@ async def test_a_single_page_has_no_next_page(api: Api) -> None:
     pages = (await read_events(api))["pages"]
 
     assert (pages["current"], pages["total"]) == (1, 1)
-    assert not pages.get("next_page")
+    assert "next_page" not in pages
 
 
 async def test_a_garbage_page_token_is_not_found(api: Api) -> None:
