@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -315,6 +316,5 @@ def running_bot_gateway(workdir: Path) -> contextlib.AbstractContextManager[BotG
     sandbox = SandboxProcess(
         workdir, webhook_url=f"{server.url}/v1/webhooks/recall/{PROFILE}", webhook_secret=secret
     )
-    return running_gateway(
-        server, sandbox, gateway_config, lambda server, sandbox: BotGateway(server, sandbox, secret)
-    )
+    make = functools.partial(BotGateway, webhook_secret=secret)
+    return running_gateway(server, sandbox, gateway_config, make)

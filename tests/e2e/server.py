@@ -1,4 +1,5 @@
-"""A real ``meetbridge serve`` process on a free loopback port, for end-to-end tests."""
+"""A real ``meetbridge serve`` process on a free loopback port, for end-to-end tests, and the lifecycle
+the e2e harnesses share: a sandbox process, the server configured for it, the test's client of both."""
 
 from __future__ import annotations
 
