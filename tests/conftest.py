@@ -81,6 +81,11 @@ class Api:
         event: dict[str, object] = response.json()["event"]
         return event
 
+    async def another(self, application: str) -> Api:
+        """Another application on the same gateway and client, with its own token."""
+        _, token = await self.gateway.applications.create_token(application)
+        return Api(client=self.client, token=token, gateway=self.gateway)
+
 
 @asynccontextmanager
 async def in_process_client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
@@ -94,8 +99,15 @@ async def in_process_client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient
     await gateway.aclose()
 
 
-@pytest.fixture
-async def api(gateway: Gateway) -> AsyncIterator[Api]:
-    _, token = await gateway.applications.create_token("notetaker")
+@asynccontextmanager
+async def app_api(gateway: Gateway, application: str) -> AsyncIterator[Api]:
+    """A token for ``application`` and an ``in_process_client`` of the gateway."""
+    _, token = await gateway.applications.create_token(application)
     async with in_process_client(gateway) as client:
         yield Api(client=client, token=token, gateway=gateway)
+
+
+@pytest.fixture
+async def api(gateway: Gateway) -> AsyncIterator[Api]:
+    async with app_api(gateway, "notetaker") as made:
+        yield made

@@ -13,7 +13,6 @@ event job at all and no sync due or running, not an empty jobs table.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import itertools
 import secrets
@@ -30,7 +29,7 @@ import httpx
 
 from tests.e2e.calendar_app import CalendarApp
 from tests.e2e.recall import API_KEY, ENV_KEY, ENV_SECRET, SandboxProcess, wire
-from tests.e2e.server import ServerProcess, wait_until
+from tests.e2e.server import ServerProcess, serving, wait_until, webhook_secret
 
 Json = dict[str, Any]
 PROFILE = "v1"
@@ -247,10 +246,6 @@ class V1Gateway(CalendarApp):
         return self
 
 
-def webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
 def new_server(workdir: Path, secret: str) -> ServerProcess:
     """A (not yet started) gateway process with its own work dir and database."""
     return ServerProcess(
@@ -277,29 +272,16 @@ def running_sandbox(workdir: Path, *, webhook_url: str, secret: str) -> Iterator
         sandbox.stop()
 
 
-@contextlib.contextmanager
 def v1_gateway_on(
     sandbox: SandboxProcess,
     server: ServerProcess,
     *,
     sync_interval: int = SYNC_INTERVAL,
     meetings_per_minute: int = UNPACED,
-) -> Iterator[V1Gateway]:
+) -> contextlib.AbstractContextManager[V1Gateway]:
     """``server`` (see ``new_server``) started with the V1 profile on a running sandbox; stopped on exit."""
-    assert server.config is not None
-    gateway: V1Gateway | None = None
-    try:
-        server.config.write_text(
-            gateway_config(sandbox.url, sync_interval=sync_interval, meetings_per_minute=meetings_per_minute)
-        )
-        server.cli("db", "upgrade")
-        server.start()
-        gateway = V1Gateway(server, sandbox)
-        yield gateway
-    finally:
-        if gateway is not None:
-            gateway.close()
-        server.stop()
+    config = gateway_config(sandbox.url, sync_interval=sync_interval, meetings_per_minute=meetings_per_minute)
+    return serving(server, config, lambda: V1Gateway(server, sandbox))
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from tests.e2e.recall import API_KEY as RECALL_API_KEY
 from tests.e2e.recall import ENV_KEY, ENV_SECRET, SandboxProcess
 from tests.e2e.recall import PROFILE as BOTS_PROFILE
 from tests.e2e.recall import gateway_config as bots_profile_config
-from tests.e2e.server import ServerProcess, wait_until
+from tests.e2e.server import ServerProcess, running_gateway, wait_until, webhook_secret
 
 Json = dict[str, Any]
 G = TypeVar("G", bound="CronofyGateway")
@@ -339,8 +339,7 @@ def cronofy_sandbox_process(
     )
 
 
-@contextlib.contextmanager
-def running_gateway(
+def running_on_both_stand_ins(
     workdir: Path,
     make: Callable[[ServerProcess, SandboxProcess], G],
     *,
@@ -348,15 +347,14 @@ def running_gateway(
     webhook_profile: str,
     token_lifetime: int = 3600,
     bot_id_delay: float = 0.0,
-) -> Iterator[G]:
+) -> contextlib.AbstractContextManager[G]:
     """Sandbox and gateway processes, the gateway configured by ``config_text(sandbox url)`` and
     receiving the sandbox's Recall webhooks as ``webhook_profile``; both stopped on exit.
 
     ``token_lifetime`` is the Cronofy stand-in's access token lifetime in seconds, ``bot_id_delay`` how
     long after making a bot it shows the id on reads.
     """
-    recall_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    config = workdir / "meetbridge.toml"
+    recall_secret = webhook_secret()
     env = {
         ENV_KEY: RECALL_API_KEY,
         ENV_SECRET: recall_secret,
@@ -364,7 +362,7 @@ def running_gateway(
         ENV_CLIENT_SECRET: CLIENT_SECRET,
         ENV_SECRET_KEY: secrets.token_urlsafe(32),
     }
-    server = ServerProcess(workdir, config=config, env=env)
+    server = ServerProcess(workdir, config=workdir / "meetbridge.toml", env=env)
     sandbox = cronofy_sandbox_process(
         workdir,
         webhook_url=f"{server.url}/v1/webhooks/recall/{webhook_profile}",
@@ -372,19 +370,7 @@ def running_gateway(
         token_lifetime=token_lifetime,
         bot_id_delay=bot_id_delay,
     )
-    gateway: G | None = None
-    try:
-        sandbox.start()
-        config.write_text(config_text(sandbox.url))
-        server.cli("db", "upgrade")
-        server.start()
-        gateway = make(server, sandbox)
-        yield gateway
-    finally:
-        if gateway is not None:
-            gateway.close()
-        server.stop()
-        sandbox.stop()
+    return running_gateway(server, sandbox, config_text, make)
 
 
 @contextlib.contextmanager
@@ -396,7 +382,7 @@ def running_cronofy_gateway(
     bot_id_delay: float = 0.0,
 ) -> Iterator[CronofyGateway]:
     """The ``cron`` and ``bots`` profiles on one sandbox; ``poll_interval_seconds`` is cron's poll."""
-    with running_gateway(
+    with running_on_both_stand_ins(
         workdir,
         CronofyGateway,
         config_text=lambda url: gateway_config(url, poll_interval_seconds=poll_interval_seconds),

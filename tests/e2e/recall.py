@@ -10,25 +10,30 @@ is idle) the number of rows in the gateway's ``jobs`` table.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
+import functools
 import json
 import os
-import secrets
-import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.server import ServerProcess, free_port, wait_until
+from tests.e2e.server import (
+    ServerProcess,
+    free_port,
+    running_gateway,
+    terminate,
+    wait_until,
+    webhook_secret,
+)
 
 PROFILE = "bots"
 BOT_NAME = "E2E Notetaker"
@@ -126,13 +131,8 @@ class SandboxProcess:
 
     def stop(self) -> None:
         self.admin.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process, timeout=10)
         self.process = None
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -307,25 +307,14 @@ def gateway_config(sandbox_url: str) -> str:
     )
 
 
-@contextlib.contextmanager
-def running_bot_gateway(workdir: Path) -> Iterator[BotGateway]:
+def running_bot_gateway(workdir: Path) -> contextlib.AbstractContextManager[BotGateway]:
     """Sandbox and gateway processes for one test module; both are stopped whatever happens."""
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    config = workdir / "meetbridge.toml"
-    server = ServerProcess(workdir, config=config, env={ENV_KEY: API_KEY, ENV_SECRET: secret})
+    secret = webhook_secret()
+    server = ServerProcess(
+        workdir, config=workdir / "meetbridge.toml", env={ENV_KEY: API_KEY, ENV_SECRET: secret}
+    )
     sandbox = SandboxProcess(
         workdir, webhook_url=f"{server.url}/v1/webhooks/recall/{PROFILE}", webhook_secret=secret
     )
-    gateway: BotGateway | None = None
-    try:
-        sandbox.start()
-        config.write_text(gateway_config(sandbox.url))
-        server.cli("db", "upgrade")
-        server.start()
-        gateway = BotGateway(server, sandbox, secret)
-        yield gateway
-    finally:
-        if gateway is not None:
-            gateway.close()
-        server.stop()
-        sandbox.stop()
+    make = functools.partial(BotGateway, webhook_secret=secret)
+    return running_gateway(server, sandbox, gateway_config, make)

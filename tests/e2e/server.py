@@ -1,14 +1,20 @@
-"""A real ``meetbridge serve`` process on a free loopback port, for end-to-end tests."""
+"""A real ``meetbridge serve`` process on a free loopback port, for end-to-end tests, and the lifecycle
+the e2e harnesses share: a sandbox process, the server configured for it, the test's client of both."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -28,6 +34,17 @@ def wait_until(condition: object, *, timeout: float, what: str, interval: float 
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def terminate(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM, then kill -9 if the process has not ended within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class ServerProcess:
@@ -80,13 +97,8 @@ class ServerProcess:
             return False
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process, timeout=15)
         self.process = None
 
     def kill(self) -> None:
@@ -98,3 +110,61 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def webhook_secret() -> str:
+    """A new Recall webhook signing secret, in Recall's ``whsec_`` form."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+class Sandbox(Protocol):
+    """A stand-in process (``tests.e2e.recall.SandboxProcess``) as ``running_gateway`` uses it."""
+
+    url: str
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+class Client(Protocol):
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=Sandbox)
+C = TypeVar("C", bound=Client)
+
+
+@contextlib.contextmanager
+def serving(server: ServerProcess, config_text: str, make: Callable[[], C]) -> Iterator[C]:
+    """``server`` with ``config_text`` as its configuration file, its database migrated, started; the
+    test's client ``make()`` of it. On exit the client is closed and the server stopped."""
+    assert server.config is not None
+    client: C | None = None
+    try:
+        server.config.write_text(config_text)
+        server.cli("db", "upgrade")
+        server.start()
+        client = make()
+        yield client
+    finally:
+        if client is not None:
+            client.close()
+        server.stop()
+
+
+@contextlib.contextmanager
+def running_gateway(
+    server: ServerProcess,
+    sandbox: S,
+    config_text: Callable[[str], str],
+    make: Callable[[ServerProcess, S], C],
+) -> Iterator[C]:
+    """``sandbox`` started, then ``server`` (``serving``) configured by ``config_text(sandbox.url)``;
+    the test's client ``make(server, sandbox)``. On exit the client, the server, then the sandbox stop."""
+    try:
+        sandbox.start()
+        with serving(server, config_text(sandbox.url), lambda: make(server, sandbox)) as client:
+            yield client
+    finally:
+        sandbox.stop()

@@ -51,11 +51,10 @@ from tests.e2e.calendar_v1 import (
     run_cli,
     running_v1_gateway,
     v1_gateway_on,
-    webhook_secret,
     zoom_number,
 )
 from tests.e2e.recall import API_KEY, ENV_KEY, from_now, instant, wire, zoom
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import ServerProcess, webhook_secret
 
 pytestmark = pytest.mark.e2e
 

@@ -44,7 +44,7 @@ from tests.e2e.cronofy import (
     UPSTREAM_PROFILE,
     CronofyGateway,
     Json,
-    running_gateway,
+    running_on_both_stand_ins,
 )
 from tests.e2e.recall import API_KEY as RECALL_API_KEY
 from tests.e2e.recall import ENV_KEY, ENV_SECRET, event_body, from_now, wire, zoom
@@ -313,7 +313,7 @@ class SwitchGateway(CronofyGateway):
 def running_switch_gateway(workdir: Path) -> Iterator[SwitchGateway]:
     """``meetbridge sandbox`` (Recall + Cronofy stand-ins) and ``meetbridge serve`` with ``notes`` as
     recall-bot on it; both stopped on exit."""
-    with running_gateway(
+    with running_on_both_stand_ins(
         workdir,
         SwitchGateway,
         config_text=lambda url: notes_profile(RECALL_BOT, url),

@@ -17,7 +17,7 @@ from meetbridge.config.profiles import load_config
 from meetbridge.db.migrate import upgrade
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.settings import Settings, default_catalogue_dir
-from tests.conftest import Api, in_process_client
+from tests.conftest import Api, app_api
 
 SERVER = os.environ.get("MEETBRIDGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -52,6 +52,5 @@ async def pg_gateway(postgres_url: str, config_file: Path) -> Gateway:
 
 @pytest.fixture
 async def pg_api(pg_gateway: Gateway) -> AsyncIterator[Api]:
-    _, token = await pg_gateway.applications.create_token("pg-app")
-    async with in_process_client(pg_gateway) as client:
-        yield Api(client=client, token=token, gateway=pg_gateway)
+    async with app_api(pg_gateway, "pg-app") as made:
+        yield made

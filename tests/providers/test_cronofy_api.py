@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import respx
 
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.errors import (
@@ -36,6 +35,7 @@ from meetbridge.sandbox.cronofy import (
 from meetbridge.sandbox.recall import RecallSandbox
 from meetbridge.sandbox.recall_query import BotQuery
 from meetbridge.settings import default_catalogue_dir
+from tests.providers.conftest import RecordedWire, Wires, mock_router
 
 SPEC = load_catalogue(default_catalogue_dir()).adapters["cronofy"]
 BASE_URL = SPEC.regions["us"]
@@ -94,20 +94,11 @@ class FakeClock:
 
 
 @dataclass
-class Wire:
-    router: respx.MockRouter
-    http: ProviderHttp
+class Wire(RecordedWire):
     api: CronofyApi
     clock: FakeClock
     saved: list[CronofyTokens]
     log: list[str] = field(default_factory=list)  # the order of wire calls and saves
-
-    @property
-    def sent(self) -> list[tuple[str, str]]:
-        return [(call.request.method, str(call.request.url)) for call in self.router.calls]
-
-    def body(self, index: int) -> Any:
-        return json.loads(self.router.calls[index].request.content)
 
     def bearer(self, index: int) -> str:
         return self.router.calls[index].request.headers["authorization"]
@@ -117,11 +108,9 @@ MakeWire = Callable[..., Wire]
 
 
 @pytest.fixture
-async def make_wire() -> AsyncIterator[MakeWire]:
-    made: list[Wire] = []
-
+def make_wire(wires: Wires) -> MakeWire:
     def build(*, expires_in: timedelta = timedelta(hours=1), base_url: str = BASE_URL) -> Wire:
-        router = respx.MockRouter(base_url=base_url, assert_all_called=False)
+        router = mock_router(base_url)
         client = httpx.AsyncClient(base_url=base_url, transport=httpx.MockTransport(router.async_handler))
         http = ProviderHttp(f"cronofy at {base_url}", client, SPEC.rate_limits)
         clock, saved, log = FakeClock(), list[CronofyTokens](), list[str]()
@@ -139,12 +128,9 @@ async def make_wire() -> AsyncIterator[MakeWire]:
             save_tokens=save,
             clock=clock,
         )
-        made.append(Wire(router, http, api, clock, saved, log))
-        return made[-1]
+        return wires.keep(Wire(router, http, api, clock, saved, log))
 
-    yield build
-    for wire in made:
-        await wire.http.aclose()
+    return build
 
 
 @pytest.fixture

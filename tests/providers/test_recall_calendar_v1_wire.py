@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -33,6 +33,7 @@ from meetbridge.providers.recall.calendar_v1_api import (
 )
 from meetbridge.providers.registry import DEFAULT_TIMEOUT, auth_headers
 from meetbridge.settings import default_catalogue_dir
+from tests.providers.conftest import RecordedWire, Wires, mock_router
 
 BASE_URL = "https://us-east-1.recall.ai"
 KEY = "recall-v1-test-key"
@@ -148,8 +149,7 @@ def provider_http(transport: httpx.AsyncBaseTransport, rate_limits: dict[str, in
 
 
 @dataclass
-class Wire:
-    router: respx.MockRouter
+class Wire(RecordedWire):
     http: RecordingHttp
     clock: FakeClock
     tokens: CalendarTokens
@@ -159,10 +159,6 @@ class Wire:
     def calls(self, path: str | None = None) -> list[httpx.Request]:
         requests = [call.request for call in self.router.calls]
         return [r for r in requests if path is None or r.url.path == path]
-
-    @property
-    def sent(self) -> list[tuple[str, str]]:
-        return [(r.method, str(r.url)) for r in self.calls()]
 
     def mints(self, *tokens: str) -> respx.Route:
         """Answer authenticate with these tokens, in turn."""
@@ -175,11 +171,9 @@ MakeWire = Callable[..., Wire]
 
 
 @pytest.fixture
-async def make_wire() -> AsyncIterator[MakeWire]:
-    made: list[Wire] = []
-
+def make_wire(wires: Wires) -> MakeWire:
     def build(rate_limits: dict[str, int] | None = None, refresh_min_interval_seconds: float = 600) -> Wire:
-        router = respx.MockRouter(base_url=BASE_URL, assert_all_called=False)
+        router = mock_router(BASE_URL)
         gate = asyncio.Event()
         gate.set()
 
@@ -195,12 +189,9 @@ async def make_wire() -> AsyncIterator[MakeWire]:
             http, KEY, lifetime_seconds=LIFETIME, renew_before_seconds=RENEW_BEFORE, clock=clock
         )
         api = CalendarV1Api(http, tokens, refresh_min_interval_seconds=refresh_min_interval_seconds)
-        made.append(Wire(router, http, clock, tokens, api, gate))
-        return made[-1]
+        return wires.keep(Wire(router, http, clock, tokens, api, gate))
 
-    yield build
-    for wire in made:
-        await wire.http.aclose()
+    return build
 
 
 @pytest.fixture

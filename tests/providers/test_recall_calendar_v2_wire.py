@@ -4,7 +4,7 @@ pagination, and which answers become which meetbridge errors."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -31,6 +31,7 @@ from meetbridge.sandbox.recall import (
     create_recall_sandbox_app,
 )
 from meetbridge.settings import default_catalogue_dir
+from tests.providers.conftest import RecordedWire, Wires, mock_router
 
 BASE_URL = "https://us-east-1.recall.ai"
 KEY = "recall-calendar-test-key"
@@ -119,36 +120,22 @@ def provider_http(transport: httpx.AsyncBaseTransport, *, base_url: str | None =
 
 
 @dataclass
-class Wire:
-    router: respx.MockRouter
+class Wire(RecordedWire):
     http: RecordingHttp
     api: CalendarV2Api
-
-    @property
-    def sent(self) -> list[tuple[str, str]]:
-        """(method, URL) of every request, in order."""
-        return [(call.request.method, str(call.request.url)) for call in self.router.calls]
-
-    def body(self, index: int) -> Any:
-        return json.loads(self.router.calls[index].request.content)
 
 
 MakeWire = Callable[..., Wire]
 
 
 @pytest.fixture
-async def make_wire() -> AsyncIterator[MakeWire]:
-    made: list[Wire] = []
-
+def make_wire(wires: Wires) -> MakeWire:
     def build(base_url: str = BASE_URL) -> Wire:
-        router = respx.MockRouter(base_url=base_url, assert_all_called=False)
+        router = mock_router(base_url)
         http = provider_http(httpx.MockTransport(router.async_handler), base_url=base_url)
-        made.append(Wire(router, http, CalendarV2Api(http)))
-        return made[-1]
+        return wires.keep(Wire(router, http, CalendarV2Api(http)))
 
-    yield build
-    for wire in made:
-        await wire.http.aclose()
+    return build
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The outbox: JobStore on a real migrated SQLite file, the retry strategy, and the worker loop."""
+"""The outbox: JobStore on a real migrated SQLite file and the worker loop (the retry strategy it
+follows is tests/unit/test_retry.py)."""
 
 from __future__ import annotations
 
@@ -17,32 +18,17 @@ from meetbridge.config.catalogue import Catalogue, RetryBudget
 from meetbridge.db.database import Database
 from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import events, jobs, utcnow
-from meetbridge.engine.retry import GiveUp, Retry, RetryStrategy
 from meetbridge.engine.store import ClaimedJob, JobStore
 from meetbridge.engine.worker import Worker
-from meetbridge.errors import (
-    AdapterFailure,
-    ProviderAuthExpired,
-    ProviderNotFound,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from meetbridge.errors import AdapterFailure, ProviderRejected, ProviderUnavailable
 from meetbridge.runtime.gateway import Gateway
+from tests.service.conftest import Clock
 
 T0 = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 DEADLINE = 5.0  # seconds any awaited condition may take before the test fails
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture
@@ -303,79 +289,6 @@ async def test_next_due_is_the_earliest_run_at_or_live_lease_expiry(db: Gateway,
 
     assert await store.finish("a", job) is True
     assert await store.next_due() == T0 + timedelta(minutes=10)
-
-
-# --- RetryStrategy -------------------------------------------------------------------------------
-
-BUDGET = RetryBudget(max_attempts=12, base_delay_seconds=1.0, max_delay_seconds=300.0)
-
-
-@pytest.mark.parametrize(
-    ("attempts", "ceiling"),
-    [(0, 1.0), (1, 2.0), (3, 8.0), (8, 256.0), (9, 300.0), (11, 300.0), (64, 300.0), (10_000, 300.0)],
-)
-@pytest.mark.parametrize("jitter", [0.0, 0.25, 0.999999, 1.0])
-def test_backoff_is_capped_exponential_with_equal_jitter(
-    attempts: int, ceiling: float, jitter: float
-) -> None:
-    delay = RetryStrategy(BUDGET, jitter=lambda: jitter).backoff(attempts)
-    assert delay == pytest.approx(ceiling / 2 + jitter * ceiling / 2)
-    assert ceiling / 2 <= delay <= ceiling
-
-
-def test_backoff_with_real_jitter_stays_within_half_the_ceiling_and_the_ceiling() -> None:
-    strategy = RetryStrategy(BUDGET)
-    for attempts in range(15):
-        ceiling = min(300.0, 2.0**attempts)
-        delays = [strategy.backoff(attempts) for _ in range(200)]
-        assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
-        assert len(set(delays)) > 1  # jittered, not a constant
-
-
-@pytest.mark.parametrize(
-    ("retry_after", "expected"),
-    [
-        pytest.param(120.0, 120.0, id="retry-after-above-backoff-wins"),
-        pytest.param(1.0, 8.0, id="backoff-above-retry-after-wins"),
-        pytest.param(0.0, 8.0, id="zero-retry-after"),
-        pytest.param(None, 8.0, id="no-retry-after"),
-    ],
-)
-def test_retry_after_is_a_floor_under_the_backoff(retry_after: float | None, expected: float) -> None:
-    strategy = RetryStrategy(BUDGET, jitter=lambda: 1.0)
-    error = ProviderUnavailable("busy", retry_after=retry_after, status=429)
-    assert strategy.decide(3, error) == Retry(expected)
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        pytest.param(ProviderRejected("bad meeting_url", status=400, code="invalid"), id="rejected"),
-        pytest.param(ProviderRejected("blocked by WAF", status=403), id="forbidden"),
-        pytest.param(ProviderAuthExpired("Invalid token."), id="auth-expired"),
-        # Adapters handle "the bot is gone"; a 404 that escapes means a missing endpoint (bad base_url).
-        pytest.param(ProviderNotFound("no such endpoint"), id="not-found"),
-    ],
-)
-def test_permanent_errors_give_up_at_once_with_the_error_as_reason(error: Exception) -> None:
-    assert RetryStrategy(BUDGET).decide(0, error) == GiveUp(str(error))
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        pytest.param(ProviderUnavailable("503"), id="unavailable"),
-        pytest.param(RuntimeError("a bug"), id="unexpected"),
-    ],
-)
-def test_other_errors_retry_until_the_budget_is_spent(error: Exception) -> None:
-    strategy = RetryStrategy(
-        RetryBudget(max_attempts=3, base_delay_seconds=1.0, max_delay_seconds=10.0), jitter=lambda: 0.0
-    )
-    assert strategy.decide(0, error) == Retry(0.5)
-    assert strategy.decide(1, error) == Retry(1.0)
-    assert strategy.decide(2, error) == GiveUp(f"gave up after 3 attempts: {error}")
-    assert strategy.decide(7, error) == GiveUp(f"gave up after 8 attempts: {error}")
 
 
 # --- Worker --------------------------------------------------------------------------------------

@@ -18,21 +18,18 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from meetbridge.app import build_gateway
-from meetbridge.config.catalogue import load_catalogue
-from meetbridge.config.profiles import load_config
 from meetbridge.db.jobs import SYNC
 from meetbridge.db.tables import calendar_links, events, jobs
 from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.sync import SyncRunner
-from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.sandbox.clock import SandboxClock
 from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, create_cronofy_sandbox_app
 from meetbridge.sandbox.faults import FaultIn
 from meetbridge.sandbox.recall_query import BotQuery
 from meetbridge.sandbox.recall_state import RecallSandbox
-from meetbridge.settings import Settings, default_catalogue_dir
-from tests.conftest import PROFILES_TOML, Api, in_process_client
+from meetbridge.settings import Settings
+from tests.conftest import PROFILES_TOML, Api, app_api
+from tests.service.conftest import gateway_on
 
 CLIENT_ID, CLIENT_SECRET = "cronofy-client-id", "cronofy-client-secret-never-shown"
 PROFILE = f"""
@@ -141,28 +138,15 @@ async def forwarding(
     monkeypatch.setenv("FORWARD_SECRET_KEY", "forwarding-test-secret-key-0123456789")
     monkeypatch.setenv("FORWARD_CRONOFY_ID", CLIENT_ID)
     monkeypatch.setenv("FORWARD_CRONOFY_SECRET", CLIENT_SECRET)
-    config_path = tmp_path / "forwarding.toml"
-    config_path.write_text(PROFILE + PROFILES_TOML)
-    catalogue = load_catalogue(default_catalogue_dir())
-    gateway = build_gateway(settings, load_config(config_path, catalogue))
     clock = SandboxClock()
     recall = RecallSandbox(api_keys={"unused"}, clock=clock)
     cronofy = CronofySandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, recall=recall, clock=clock)
-    gateway.registry = AdapterRegistry(
-        catalogue, transport=httpx.ASGITransport(app=create_cronofy_sandbox_app(cronofy))
-    )
+    app = create_cronofy_sandbox_app(cronofy)
+    gateway = gateway_on(settings, tmp_path / "forwarding.toml", PROFILE + PROFILES_TOML, app)
     access_token, refresh_token = cronofy.add_account(calendar_ids=[UPSTREAM])
-    _, token = await gateway.applications.create_token("forwarding")
-    async with in_process_client(gateway) as client:
+    async with app_api(gateway, "forwarding") as api:
         start = clock.now().replace(microsecond=0) + timedelta(days=1)
-        yield Forwarding(
-            Api(client=client, token=token, gateway=gateway),
-            cronofy,
-            recall,
-            access_token,
-            refresh_token,
-            start,
-        )
+        yield Forwarding(api, cronofy, recall, access_token, refresh_token, start)
     await cronofy.aclose()
     await recall.aclose()
 

@@ -12,19 +12,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from meetbridge.app import build_gateway
-from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.jobs import EVENT, enqueue
 from meetbridge.db.tables import events, jobs
 from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.switching.plan import Planner, plan_lines
 from meetbridge.engine.sync import SyncRunner
-from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.sandbox.calendar_v2_models import SeedEventIn
 from meetbridge.sandbox.calendar_v2_validation import NewCalendar
@@ -32,8 +28,9 @@ from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, c
 from meetbridge.sandbox.faults import FaultIn
 from meetbridge.sandbox.recall import CalendarV2Sandbox, RecallSandbox, create_recall_sandbox_app
 from meetbridge.sandbox.recall_query import BotQuery
-from meetbridge.settings import Settings, default_catalogue_dir
-from tests.conftest import Api, in_process_client
+from meetbridge.settings import Settings
+from tests.conftest import Api, app_api
+from tests.service.conftest import gateway_on
 
 KEY, CRONOFY_ID, CRONOFY_SECRET = "switch-recall-key", "switch-cronofy-id", "switch-cronofy-secret"
 SERVER = '[server]\nsecret_key = "env:SWITCH_SECRET_KEY"\n'
@@ -215,9 +212,6 @@ async def switch(
     }.items():
         monkeypatch.setenv(name, value)
     config_path = tmp_path / "switch.toml"
-    config_path.write_text(SERVER + AS_BOT)
-    catalogue = load_catalogue(default_catalogue_dir())
-    gateway = build_gateway(settings, load_config(config_path, catalogue))
     recall = RecallSandbox(api_keys={KEY})
     cronofy = CronofySandbox(
         client_id=CRONOFY_ID, client_secret=CRONOFY_SECRET, recall=recall, clock=recall.clock
@@ -226,11 +220,10 @@ async def switch(
     app = create_recall_sandbox_app(
         recall, calendar_v2=v2, extra_routes=[cronofy_sandbox_router(cronofy, path_prefix="/cronofy")]
     )
-    gateway.registry = AdapterRegistry(catalogue, transport=httpx.ASGITransport(app=app))
+    gateway = gateway_on(settings, config_path, SERVER + AS_BOT, app)
     await gateway.begin()
-    _, token = await gateway.applications.create_token("switching")
-    async with in_process_client(gateway) as client:
-        made = Switch(Api(client=client, token=token, gateway=gateway), recall, cronofy, v2, config_path)
+    async with app_api(gateway, "switching") as api:
+        made = Switch(api, recall, cronofy, v2, config_path)
         made.calendar_id = await made.api.calendar()
         yield made
     await cronofy.aclose()

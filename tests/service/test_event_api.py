@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_ENV, Api
-from tests.unit.conftest import Clock
+from tests.service.conftest import Clock
 
 START, END = "2026-05-11T16:00:00Z", "2026-05-11T17:00:00Z"
 PROFILE = "int_sales_0000"
@@ -631,7 +631,7 @@ async def test_a_single_page_has_no_next_page(api: Api) -> None:
     pages = (await read_events(api))["pages"]
 
     assert (pages["current"], pages["total"]) == (1, 1)
-    assert not pages.get("next_page")
+    assert "next_page" not in pages
 
 
 async def test_a_garbage_page_token_is_not_found(api: Api) -> None:

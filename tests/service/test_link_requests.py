@@ -9,15 +9,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from meetbridge.app import build_gateway
-from meetbridge.config.catalogue import load_catalogue
-from meetbridge.config.profiles import load_config
 from meetbridge.db.tables import events
 from meetbridge.engine.reconcile import Reconciler
-from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
-from meetbridge.settings import Settings, default_catalogue_dir
-from tests.conftest import PROFILES_TOML, Api, in_process_client
+from meetbridge.settings import Settings
+from tests.conftest import PROFILES_TOML, Api, app_api
+from tests.service.conftest import gateway_on
 
 SANDBOX_KEY = "links-sandbox-key"
 V2_PROFILE = """
@@ -36,17 +33,11 @@ async def links(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LINKS_RECALL_KEY", SANDBOX_KEY)
     monkeypatch.setenv("LINKS_GOOGLE_ID", "google-id")
     monkeypatch.setenv("LINKS_GOOGLE_SECRET", "google-secret")
-    config_path = tmp_path / "links.toml"
-    config_path.write_text(PROFILES_TOML + V2_PROFILE)
-    catalogue = load_catalogue(default_catalogue_dir())
-    gateway = build_gateway(settings, load_config(config_path, catalogue))
     sandbox = RecallSandbox(api_keys={SANDBOX_KEY})
-    gateway.registry = AdapterRegistry(
-        catalogue, transport=httpx.ASGITransport(app=create_recall_sandbox_app(sandbox))
-    )
-    _, token = await gateway.applications.create_token("links")
-    async with in_process_client(gateway) as client:
-        yield Api(client=client, token=token, gateway=gateway)
+    app = create_recall_sandbox_app(sandbox)
+    gateway = gateway_on(settings, tmp_path / "links.toml", PROFILES_TOML + V2_PROFILE, app)
+    async with app_api(gateway, "links") as api:
+        yield api
     await sandbox.aclose()
 
 
@@ -148,8 +139,7 @@ async def test_an_oauth_link_never_shows_the_refresh_token_and_another_app_canno
 
 @pytest.fixture
 async def other_links(links: Api) -> Api:
-    _, token = await links.gateway.applications.create_token("someone-else")
-    return Api(client=links.client, token=token, gateway=links.gateway)
+    return await links.another("someone-else")
 
 
 async def test_connect_needs_a_secret_key_and_the_callback_refuses_a_forged_state(links: Api) -> None:
