@@ -23,11 +23,11 @@ from meetbridge.api.presenters import wire_time
 from meetbridge.api.preset_links import preset_connect, preset_disconnect, preset_read
 from meetbridge.api.schemas import ErrorBody
 from meetbridge.db.links import Link, LinkRules
+from meetbridge.engine.link_errors import link_errors
 from meetbridge.engine.links import (
     calendar_for_credentials,
     calendar_profile,
     link_calendar,
-    provider_errors,
     unlink_calendar,
 )
 from meetbridge.errors import InvalidRequest
@@ -265,7 +265,7 @@ class OAuthCallbackController(Controller):
         secret_key = _secret_key(gateway)
         profile_id = open_state(oauth_state, secret_key).get("profile_id", "")
         profile, linker = calendar_profile(gateway, profile_id)
-        async with provider_errors(profile, "code"):
+        async with link_errors(profile, "code"):
             grant = await complete_connect(
                 code=code,
                 state=oauth_state,

@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 from meetbridge.api.link_schemas import ConnectionRead, ConnectResponse, PresetRead
 from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link
-from meetbridge.engine.links import calendar_profile, provider_errors
+from meetbridge.engine.link_errors import link_errors
+from meetbridge.engine.links import calendar_profile
 from meetbridge.errors import InvalidRequest
 from meetbridge.providers.base import Preset, PresetLinker, preset_linker
 from meetbridge.runtime.gateway import Gateway
@@ -36,7 +37,7 @@ async def preset_read(gateway: Gateway, link: Link) -> PresetRead | None:
     preset = preset_linker(linker)
     if preset is None:
         return None
-    async with provider_errors(profile, "user_id"):
+    async with link_errors(profile, "user_id"):
         return _read(await preset.preset(link.provider_calendar_id))
 
 
@@ -50,7 +51,7 @@ async def preset_connect(
 ) -> ConnectResponse:
     if platform not in PLATFORMS:
         raise InvalidRequest.single("platform", "invalid", "platform is google or microsoft for Calendar V1")
-    async with provider_errors(profile, "platform"):
+    async with link_errors(profile, "platform"):
         url = await linker.connect_url(
             link.provider_calendar_id, platform, success_url=success_url, error_url=error_url
         )
@@ -65,5 +66,5 @@ async def preset_disconnect(gateway: Gateway, link: Link, platform: str) -> None
         raise InvalidRequest.single(
             "profile_id", "not_applicable", f"{profile.adapter} links have no provider-side connection"
         )
-    async with provider_errors(profile, "platform"):
+    async with link_errors(profile, "platform"):
         await preset.disconnect(link.provider_calendar_id, platform)

@@ -6,24 +6,20 @@ is its id); their failures become request errors that name the field the caller 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import cast
 
 from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link, LinkRules
 from meetbridge.engine.forwarding.links import link_forwarding, unlink_forwarding
+from meetbridge.engine.link_errors import link_errors
 from meetbridge.engine.services import Services
 from meetbridge.errors import (
     InvalidRequest,
     NotFound,
     ProviderAuthExpired,
-    ProviderError,
     ProviderNotFound,
-    ProviderRejected,
     ProviderUnavailable,
-    UpstreamFailed,
     UpstreamUnavailable,
 )
 from meetbridge.providers.base import (
@@ -54,27 +50,6 @@ def calendar_profile(gateway: Services, profile_id: str) -> tuple[Profile, Calen
             f"profile {profile_id} uses adapter {profile.adapter}, which does not link calendars",
         )
     return profile, cast(CalendarLinker, adapter)
-
-
-@asynccontextmanager
-async def provider_errors(profile: Profile, field: str) -> AsyncIterator[None]:
-    """Provider failures during a link request, as errors the caller can act on."""
-    try:
-        yield
-    except ProviderNotFound:
-        raise InvalidRequest.single(
-            field, "not_found", f"Recall has no such calendar for profile {profile.profile_id}"
-        ) from None
-    except ProviderRejected as exc:
-        raise InvalidRequest.single(field, "rejected", f"the provider refused it: {exc}") from None
-    except ProviderAuthExpired:
-        raise UpstreamFailed(
-            f"Recall refused profile {profile.profile_id}'s api_key (401); check its configuration"
-        ) from None
-    except ProviderUnavailable as exc:
-        raise UpstreamUnavailable(f"Recall is unavailable, try again: {exc}") from None
-    except ProviderError as exc:
-        raise UpstreamFailed(str(exc)) from None
 
 
 async def link_calendar(
@@ -108,7 +83,7 @@ async def link_calendar(
                 f"this calendar is linked to Recall calendar {existing.provider_calendar_id} for profile "
                 f"{profile_id}; DELETE the link first to link another (its bots go with it)",
             )
-        async with provider_errors(profile, ask.calendar_field):
+        async with link_errors(profile, ask.calendar_field):
             calendar = await linker.find_calendar(ask.provider_calendar_id)
     elif ask.platform is not None and ask.refresh_token is not None:
         calendar = await calendar_for_credentials(linker, profile, existing, ask)
@@ -177,7 +152,7 @@ async def _link_preset_user(
             f"{field} {user_id} is already linked to another calendar for profile {profile.profile_id}; "
             "two calendars on one Recall calendar user would get duplicate bots",
         )
-    async with provider_errors(profile, field):
+    async with link_errors(profile, field):
         calendar = await cast(CalendarLinker, linker).find_calendar(user_id)
         if ask.preferences:
             await linker.set_preferences(user_id, ask.preferences)
@@ -203,7 +178,7 @@ async def calendar_for_credentials(
             f"this calendar is linked to a {existing.platform} calendar for profile {profile.profile_id}; "
             "DELETE the link first to link another",
         )
-    async with provider_errors(profile, ask.credentials_field):
+    async with link_errors(profile, ask.credentials_field):
         if existing is not None:
             return await linker.reconnect_calendar(
                 existing.provider_calendar_id, refresh_token=ask.refresh_token
@@ -226,7 +201,7 @@ async def unlink_calendar(
         return link, 0
     if event_forwarder(linker) is not None:
         return link, await unlink_forwarding(gateway, link, profile, gateway.registry.adapter(profile))
-    async with provider_errors(profile, "profile_id"):
+    async with link_errors(profile, "profile_id"):
         # Deleting the Recall calendar removes the bots scheduled from it (reference §4.1).
         await linker.delete_calendar(link.provider_calendar_id)
     return link, await gateway.links.delete(link)

@@ -15,6 +15,7 @@ import msgspec
 
 from meetbridge.config.catalogue import AdapterSpec
 from meetbridge.config.profiles import Profile
+from meetbridge.domain.bot_plan import DesiredBot, Refusal, desired_bot
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.domain.recording_rules import Participant, RuleDecision
 from meetbridge.providers.http import ProviderHttp
@@ -36,6 +37,22 @@ class LinkedEvent(msgspec.Struct, frozen=True, kw_only=True):
     calendar_email: str | None  # the linked calendar's owner
     provider_calendar_id: str | None = None  # the linked calendar (Calendar V1: the user id)
     bot_id: str | None = None  # the provider's bot on the event, where the provider reports one
+
+
+def linked_bot(event: EventSnapshot, *, want_bot: bool, now: datetime) -> DesiredBot | Refusal | None:
+    """What a calendar adapter's bot should be: the linked provider event's start and meeting link
+    decide (the provider schedules from its own copy), and a deleted one wants none."""
+    linked = event.linked
+    return desired_bot(
+        wanted=want_bot and linked is not None and not linked.deleted,
+        deleted=event.deleted,
+        all_day=event.all_day,
+        start_at=linked.start_at if linked else event.start_at,
+        end_at=event.end_at,
+        meeting_url=linked.meeting_url if linked else None,
+        lead=timedelta(0),
+        now=now,
+    )
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

@@ -8,8 +8,6 @@ the caller can fix.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 
 import msgspec
@@ -20,18 +18,11 @@ from meetbridge.db.links import Link, LinkRules
 from meetbridge.db.tables import utcnow
 from meetbridge.engine.calls import owner_profile_id
 from meetbridge.engine.forwarding.credentials import NewCredentials, callback_url
+from meetbridge.engine.link_errors import UserTokens, link_errors
 from meetbridge.engine.reconcile import snapshot
 from meetbridge.engine.services import Services
 from meetbridge.errors import (
     InvalidRequest,
-    ProviderAuthExpired,
-    ProviderAuthRevoked,
-    ProviderError,
-    ProviderNotFound,
-    ProviderRejected,
-    ProviderUnavailable,
-    UpstreamFailed,
-    UpstreamUnavailable,
 )
 from meetbridge.providers.base import (
     Adapter,
@@ -44,29 +35,6 @@ from meetbridge.providers.base import (
 from meetbridge.providers.link_requests import ForwardAsk
 
 log = logging.getLogger("meetbridge.forwarding")
-
-
-@asynccontextmanager
-async def forward_errors(profile: Profile, calendar_field: str) -> AsyncIterator[None]:
-    """Upstream failures during a link request, as errors naming the field to fix (``calendar_field``:
-    the request's name for the upstream calendar)."""
-    try:
-        yield
-    except ProviderAuthRevoked as exc:
-        raise InvalidRequest.single("refresh_token", "rejected", str(exc)) from None
-    except ProviderAuthExpired:
-        raise InvalidRequest.single(
-            "access_token", "rejected", "Cronofy refused the access token, also after refreshing it"
-        ) from None
-    except ProviderNotFound as exc:
-        raise InvalidRequest.single(calendar_field, "not_found", str(exc)) from None
-    except ProviderRejected as exc:
-        field = "access_token" if exc.status == 403 else calendar_field
-        raise InvalidRequest.single(field, "rejected", str(exc)) from None
-    except ProviderUnavailable as exc:
-        raise UpstreamUnavailable(f"{profile.adapter} is unavailable, try again: {exc}") from None
-    except ProviderError as exc:
-        raise UpstreamFailed(str(exc)) from None
 
 
 async def link_forwarding(
@@ -105,7 +73,7 @@ async def link_forwarding(
             f"{profile.profile_id}; their event ids would collide there",
         )
     credentials = NewCredentials(request.access_token, request.refresh_token, request.expires_in)
-    async with forward_errors(profile, request.calendar_field):
+    async with link_errors(profile, request.calendar_field, tokens=UserTokens()):
         calendar = await forwarder.open_link(
             credentials.target(upstream_id),
             callback_url=callback_url(base_url, profile),
@@ -140,7 +108,7 @@ async def unlink_forwarding(gateway: Services, link: Link, profile: Profile, ada
         target = None
     if forwarder is not None and target is not None:
         try:
-            async with forward_errors(profile, "profile_id"):  # only logged: no request to name
+            async with link_errors(profile, "profile_id", tokens=UserTokens()):  # only logged
                 await _cancel_forwarded(gateway, link, adapter, target)
                 await forwarder.close_link(target, link.channel_id)
         except InvalidRequest as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -19,7 +19,7 @@ import msgspec
 
 from meetbridge.config.catalogue import AdapterSpec
 from meetbridge.config.profiles import Profile
-from meetbridge.domain.bot_plan import ENDED, NO_MEETING_URL, Refusal, desired_bot
+from meetbridge.domain.bot_plan import ENDED, NO_MEETING_URL, Refusal
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES, Participant, RuleDecision
 from meetbridge.errors import InvalidRequest, ProviderNotFound, ProviderUnavailable
@@ -35,6 +35,7 @@ from meetbridge.providers.base import (
     ProviderEvent,
     ProviderState,
     SaveState,
+    linked_bot,
 )
 from meetbridge.providers.http import ProviderHttp
 from meetbridge.providers.oauth_connect import PLATFORMS as OAUTH_PLATFORMS
@@ -169,16 +170,7 @@ class RecallCalendarV1Adapter(RecallWebhooks):
     ) -> Outcome:
         state = dict(state or {})
         linked = event.linked
-        desired = desired_bot(
-            wanted=want_bot and linked is not None and not linked.deleted,
-            deleted=event.deleted,
-            all_day=event.all_day,
-            start_at=linked.start_at if linked else event.start_at,
-            end_at=event.end_at,
-            meeting_url=linked.meeting_url if linked else None,
-            lead=timedelta(0),
-            now=now,
-        )
+        desired = linked_bot(event, want_bot=want_bot, now=now)
         if desired is ENDED and state.get("bot_id"):
             return Outcome(
                 status=ExtensionStatus.SCHEDULED, bot_id=str(state["bot_id"]), provider_state=state

@@ -19,7 +19,7 @@ import msgspec
 
 from meetbridge.config.catalogue import AdapterSpec
 from meetbridge.config.profiles import Profile
-from meetbridge.domain.bot_plan import ENDED, DesiredBot, Refusal, desired_bot
+from meetbridge.domain.bot_plan import ENDED, DesiredBot, Refusal
 from meetbridge.domain.dedup import deduplication_key
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.errors import InvalidRequest, ProviderUnavailable
@@ -32,6 +32,7 @@ from meetbridge.providers.base import (
     ProviderEvent,
     ProviderState,
     SaveState,
+    linked_bot,
 )
 from meetbridge.providers.http import ProviderHttp
 from meetbridge.providers.recall.calendar_raw import raw_facts, stored_fields
@@ -133,16 +134,7 @@ class RecallCalendarV2Adapter(RecallWebhooks):
     ) -> Outcome:
         state = dict(state or {})
         linked = event.linked
-        desired = desired_bot(
-            wanted=want_bot and linked is not None and not linked.deleted,
-            deleted=event.deleted,
-            all_day=event.all_day,
-            start_at=linked.start_at if linked else event.start_at,
-            end_at=event.end_at,
-            meeting_url=linked.meeting_url if linked else None,
-            lead=timedelta(0),
-            now=now,
-        )
+        desired = linked_bot(event, want_bot=want_bot, now=now)
         bot_id = state.get("bot_id")
         if desired is ENDED and bot_id:
             return Outcome(status=ExtensionStatus.SCHEDULED, bot_id=str(bot_id), provider_state=state)
