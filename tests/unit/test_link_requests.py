@@ -15,7 +15,7 @@ from meetbridge.config.profiles import load_config
 from meetbridge.db.tables import events
 from meetbridge.engine.reconcile import Reconciler
 from meetbridge.providers.registry import AdapterRegistry
-from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
+from meetbridge.sandbox import RecallSandbox, create_recall_sandbox_app
 from meetbridge.settings import Settings, default_catalogue_dir
 from tests.conftest import PROFILES_TOML, Api, in_process_client
 

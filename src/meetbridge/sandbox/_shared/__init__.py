@@ -1,0 +1,23 @@
+"""What every stand-in shares: the injectable clock, fault injection and the call log, outbound
+deliveries (Recall webhooks, Cronofy pushes), and the Google and Microsoft OAuth stand-ins."""
+
+from meetbridge.sandbox._shared.clock import SandboxClock, Ticker
+from meetbridge.sandbox._shared.delivery import DeliveryQueue
+from meetbridge.sandbox._shared.faults import CallLog, CallRecord, Fault, FaultBook, FaultError, FaultIn
+from meetbridge.sandbox._shared.oauth import DEFAULT_EMAIL, OAUTH_HANDLERS, OAuthError, OAuthStandIn
+
+__all__ = [
+    "DEFAULT_EMAIL",
+    "OAUTH_HANDLERS",
+    "CallLog",
+    "CallRecord",
+    "DeliveryQueue",
+    "Fault",
+    "FaultBook",
+    "FaultError",
+    "FaultIn",
+    "OAuthError",
+    "OAuthStandIn",
+    "SandboxClock",
+    "Ticker",
+]
