@@ -1,6 +1,8 @@
 """What every stand-in shares: the injectable clock, fault injection and the call log, outbound
-deliveries (Recall webhooks, Cronofy pushes), and the Google and Microsoft OAuth stand-ins."""
+deliveries (Recall webhooks, Cronofy pushes), the admin routes built on them (faults, calls, clock,
+reset), and the Google and Microsoft OAuth stand-ins."""
 
+from meetbridge.sandbox._shared.admin import ClockIn, ClockOut, admin_routes, reset_route
 from meetbridge.sandbox._shared.clock import SandboxClock, Ticker
 from meetbridge.sandbox._shared.delivery import DeliveryQueue
 from meetbridge.sandbox._shared.faults import CallLog, CallRecord, Fault, FaultBook, FaultError, FaultIn
@@ -11,6 +13,8 @@ __all__ = [
     "OAUTH_HANDLERS",
     "CallLog",
     "CallRecord",
+    "ClockIn",
+    "ClockOut",
     "DeliveryQueue",
     "Fault",
     "FaultBook",
@@ -20,4 +24,6 @@ __all__ = [
     "OAuthStandIn",
     "SandboxClock",
     "Ticker",
+    "admin_routes",
+    "reset_route",
 ]

@@ -1,5 +1,5 @@
-"""The Cronofy sandbox's own test API under `/_sandbox/`: faults, calls, accounts, events, pushes,
-clock. No auth.
+"""The Cronofy sandbox's own test API under `/_sandbox/` (no auth): accounts, events, pushes. Faults,
+calls, clock and reset are the shared admin routes (`_shared.admin`).
 
 These calls are tooling, not provider traffic, so they are neither logged nor subject to faults.
 """
@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Response, delete, get, post
+from litestar import Response, get, post
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
 
-from meetbridge.sandbox._shared import CallRecord, Fault, FaultError, FaultIn
 from meetbridge.sandbox.cronofy.models import (
     AccountIn,
     AccountOut,
@@ -24,40 +23,10 @@ from meetbridge.sandbox.cronofy.models import (
 )
 from meetbridge.sandbox.cronofy.push import PushDelivery
 from meetbridge.sandbox.cronofy.routes import SandboxDep
-from meetbridge.sandbox.recall.core import ClockIn, ClockOut
 
 
 def _bad_request(detail: str) -> Response[Any]:
     return Response(content={"detail": detail}, status_code=400, media_type=MediaType.JSON)
-
-
-@post("/_sandbox/faults", operation_id="sandbox_cronofy_admin_add_fault", status_code=201)
-async def add_fault(data: JSONBody[FaultIn], cronofy_sandbox: SandboxDep) -> Response[Any]:
-    try:
-        fault = cronofy_sandbox.faults.add(data)
-    except FaultError as exc:
-        return _bad_request(str(exc))
-    return Response(content=fault, status_code=201, media_type=MediaType.JSON)
-
-
-@get("/_sandbox/faults", operation_id="sandbox_cronofy_admin_list_faults")
-async def list_faults(cronofy_sandbox: SandboxDep) -> list[Fault]:
-    return cronofy_sandbox.faults.active()
-
-
-@delete("/_sandbox/faults", operation_id="sandbox_cronofy_admin_clear_faults")
-async def clear_faults(cronofy_sandbox: SandboxDep) -> None:
-    cronofy_sandbox.faults.clear()
-
-
-@get("/_sandbox/calls", operation_id="sandbox_cronofy_admin_list_calls")
-async def list_calls(cronofy_sandbox: SandboxDep) -> list[CallRecord]:
-    return cronofy_sandbox.calls.entries()
-
-
-@delete("/_sandbox/calls", operation_id="sandbox_cronofy_admin_clear_calls")
-async def clear_calls(cronofy_sandbox: SandboxDep) -> None:
-    cronofy_sandbox.calls.clear()
 
 
 @get("/_sandbox/accounts", operation_id="sandbox_cronofy_admin_list_accounts")
@@ -131,34 +100,7 @@ async def list_deliveries(cronofy_sandbox: SandboxDep) -> list[PushDelivery]:
     return list(cronofy_sandbox.push.deliveries)
 
 
-@get("/_sandbox/clock", operation_id="sandbox_cronofy_admin_get_clock")
-async def get_clock(cronofy_sandbox: SandboxDep) -> ClockOut:
-    return ClockOut(now=cronofy_sandbox.clock.now(), frozen=cronofy_sandbox.clock.frozen)
-
-
-@post("/_sandbox/clock", operation_id="sandbox_cronofy_admin_set_clock", status_code=200)
-async def set_clock(data: JSONBody[ClockIn], cronofy_sandbox: SandboxDep) -> ClockOut:
-    cronofy_sandbox.ensure_background()
-    if data.freeze is True:
-        cronofy_sandbox.clock.freeze()
-    elif data.freeze is False:
-        cronofy_sandbox.clock.unfreeze()
-    if data.advance_seconds:
-        await cronofy_sandbox.advance_clock(data.advance_seconds)
-    return ClockOut(now=cronofy_sandbox.clock.now(), frozen=cronofy_sandbox.clock.frozen)
-
-
-@post("/_sandbox/reset", operation_id="sandbox_cronofy_admin_reset", status_code=204)
-async def reset(cronofy_sandbox: SandboxDep) -> None:
-    await cronofy_sandbox.reset()
-
-
 ADMIN_HANDLERS = [
-    add_fault,
-    list_faults,
-    clear_faults,
-    list_calls,
-    clear_calls,
     list_accounts,
     add_account,
     revoke_account,
@@ -167,7 +109,4 @@ ADMIN_HANDLERS = [
     get_push,
     suppress_push,
     list_deliveries,
-    get_clock,
-    set_clock,
-    reset,
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from litestar import Litestar, Router
 from litestar.di import Provide
 
+from meetbridge.sandbox._shared import admin_routes
 from meetbridge.sandbox.cronofy.admin import ADMIN_HANDLERS
 from meetbridge.sandbox.cronofy.routes import API_HANDLERS
 from meetbridge.sandbox.cronofy.state import CronofySandbox
@@ -26,7 +27,11 @@ def cronofy_sandbox_router(sandbox: CronofySandbox, *, path_prefix: str = "") ->
     """The sandbox's routes, for mounting next to other stand-ins in one app."""
     return Router(
         path=path_prefix.rstrip("/") or "/",
-        route_handlers=[*API_HANDLERS, *ADMIN_HANDLERS],
+        route_handlers=[
+            *API_HANDLERS,
+            *ADMIN_HANDLERS,
+            *admin_routes(sandbox, operation_prefix="sandbox_cronofy_admin"),
+        ],
         dependencies={"cronofy_sandbox": Provide(lambda: sandbox, use_cache=True, sync_to_thread=False)},
     )
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from litestar import Litestar, Router
 from litestar.di import Provide
 
-from meetbridge.sandbox._shared import OAUTH_HANDLERS
+from meetbridge.sandbox._shared import OAUTH_HANDLERS, admin_routes, reset_route
 from meetbridge.sandbox.recall.bot import BOT_ADMIN_HANDLERS, BOT_API_HANDLERS
 from meetbridge.sandbox.recall.calendar_v1 import (
     CALENDAR_V1_ADMIN_HANDLERS,
@@ -53,11 +53,20 @@ def recall_sandbox_router(
         route_handlers=[
             *BOT_API_HANDLERS,
             *BOT_ADMIN_HANDLERS,
+            *admin_routes(sandbox, operation_prefix="sandbox_recall_admin"),
             *CALENDAR_V2_HANDLERS,
             *CALENDAR_V2_ADMIN_HANDLERS,
+            reset_route(
+                calendars,
+                path="/_sandbox/calendar-v2/reset",
+                operation_id="sandbox_recall_admin_reset_calendar_v2",
+            ),
             *CALENDAR_V1_HANDLERS,
             *CALENDAR_V1_CALLBACK_HANDLERS,
             *CALENDAR_V1_ADMIN_HANDLERS,
+            reset_route(
+                v1, path="/_sandbox/calendar-v1/reset", operation_id="sandbox_recall_admin_reset_calendar_v1"
+            ),
             *OAUTH_HANDLERS,
         ],
         dependencies={

@@ -1,4 +1,5 @@
-"""The sandbox's own test API under `/_sandbox/`: faults, call log, bots, clock, webhooks. No auth.
+"""The bot API's own test API under `/_sandbox/` (no auth): bots and their status, the webhook endpoint
+and its deliveries. Faults, calls, clock and reset are the shared admin routes (`_shared.admin`).
 
 These calls are tooling, not provider traffic, so they are neither logged nor subject to faults.
 """
@@ -12,13 +13,10 @@ from litestar import Request, Response, delete, get, post
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
 
-from meetbridge.sandbox._shared import CallRecord, Fault, FaultError, FaultIn
 from meetbridge.sandbox.recall.bot.routes import SandboxDep
 from meetbridge.sandbox.recall.core import (
     AdminBotOut,
     BotQuery,
-    ClockIn,
-    ClockOut,
     Delivery,
     ForceStatusIn,
     RecallSandbox,
@@ -46,35 +44,6 @@ def _webhook_config(sandbox: RecallSandbox) -> WebhookConfigOut:
     )
 
 
-@post("/_sandbox/faults", operation_id="sandbox_recall_admin_add_fault", status_code=201)
-async def add_fault(data: JSONBody[FaultIn], recall_sandbox: SandboxDep) -> Response[Any]:
-    try:
-        fault = recall_sandbox.faults.add(data)
-    except FaultError as exc:
-        return _error(SandboxError(400, {"detail": str(exc)}))
-    return Response(content=fault, status_code=201, media_type=MediaType.JSON)
-
-
-@get("/_sandbox/faults", operation_id="sandbox_recall_admin_list_faults")
-async def list_faults(recall_sandbox: SandboxDep) -> list[Fault]:
-    return recall_sandbox.faults.active()
-
-
-@delete("/_sandbox/faults", operation_id="sandbox_recall_admin_clear_faults")
-async def clear_faults(recall_sandbox: SandboxDep) -> None:
-    recall_sandbox.faults.clear()
-
-
-@get("/_sandbox/calls", operation_id="sandbox_recall_admin_list_calls")
-async def list_calls(recall_sandbox: SandboxDep) -> list[CallRecord]:
-    return recall_sandbox.calls.entries()
-
-
-@delete("/_sandbox/calls", operation_id="sandbox_recall_admin_clear_calls")
-async def clear_calls(recall_sandbox: SandboxDep) -> None:
-    recall_sandbox.calls.clear()
-
-
 @get("/_sandbox/bots", operation_id="sandbox_recall_admin_list_bots")
 async def admin_list_bots(request: Request[Any, Any, Any], recall_sandbox: SandboxDep) -> Response[Any]:
     """Every bot ever created, deleted ones included; takes the List Bots filters except `page`."""
@@ -97,23 +66,6 @@ async def force_status(
     except SandboxError as exc:
         return _error(exc)
     return Response(content=bot, status_code=200, media_type=MediaType.JSON)
-
-
-@get("/_sandbox/clock", operation_id="sandbox_recall_admin_get_clock")
-async def get_clock(recall_sandbox: SandboxDep) -> ClockOut:
-    return ClockOut(now=recall_sandbox.clock.now(), frozen=recall_sandbox.clock.frozen)
-
-
-@post("/_sandbox/clock", operation_id="sandbox_recall_admin_set_clock", status_code=200)
-async def set_clock(data: JSONBody[ClockIn], recall_sandbox: SandboxDep) -> ClockOut:
-    recall_sandbox.ensure_background()
-    if data.freeze is True:
-        recall_sandbox.clock.freeze()
-    elif data.freeze is False:
-        recall_sandbox.clock.unfreeze()
-    if data.advance_seconds:
-        await recall_sandbox.advance_clock(data.advance_seconds)
-    return ClockOut(now=recall_sandbox.clock.now(), frozen=recall_sandbox.clock.frozen)
 
 
 @get("/_sandbox/webhook", operation_id="sandbox_recall_admin_get_webhook")
@@ -140,24 +92,11 @@ async def list_deliveries(recall_sandbox: SandboxDep) -> list[Delivery]:
     return list(recall_sandbox.webhooks.deliveries)
 
 
-@post("/_sandbox/reset", operation_id="sandbox_recall_admin_reset", status_code=204)
-async def reset(recall_sandbox: SandboxDep) -> None:
-    await recall_sandbox.reset()
-
-
 BOT_ADMIN_HANDLERS = [
-    add_fault,
-    list_faults,
-    clear_faults,
-    list_calls,
-    clear_calls,
     admin_list_bots,
     force_status,
-    get_clock,
-    set_clock,
     get_webhook,
     set_webhook,
     clear_webhook,
     list_deliveries,
-    reset,
 ]

@@ -11,7 +11,8 @@ user and their calendar.
   (each of the three re-evaluates will_record: bots are made, moved or dropped)
 - `POST /_sandbox/calendar-v1/tokens/expire`: every calendar auth token expires now -> `{expired: n}`
 - `GET|POST /_sandbox/calendar-v1/config`: `bot_assign_delay_seconds`, dashboard OAuth client ids
-- `POST /_sandbox/calendar-v1/reset`: forget users, tokens and meetings (bots: `/_sandbox/reset`)
+- `POST /_sandbox/calendar-v1/reset`: forget users, tokens and meetings (bots: `/_sandbox/reset`); the
+  shared reset route (`_shared.admin`), mounted by `recall.app`
 """
 
 from __future__ import annotations
@@ -136,11 +137,6 @@ async def set_config(data: JSONBody[CalendarV1ConfigIn], calendar_v1: CalendarV1
     return Response(content=_config(calendar_v1), status_code=200, media_type=MediaType.JSON)
 
 
-@post("/_sandbox/calendar-v1/reset", operation_id="sandbox_recall_admin_reset_calendar_v1", status_code=204)
-async def reset(calendar_v1: CalendarV1Dep) -> None:
-    await calendar_v1.reset()
-
-
 CALENDAR_V1_ADMIN_HANDLERS = [
     list_users,
     connect,
@@ -151,5 +147,4 @@ CALENDAR_V1_ADMIN_HANDLERS = [
     expire_tokens,
     get_config,
     set_config,
-    reset,
 ]

@@ -6,7 +6,8 @@
   (each of the three bumps `updated_at` and sends a signed `calendar.sync_events`)
 - `POST /_sandbox/calendars/{calendar_id}/status`: e.g. `disconnected` -> 200, sends `calendar.update`
 - `GET|POST /_sandbox/calendar-v2/config`: page size, per-key hold time (to provoke 409s)
-- `POST /_sandbox/calendar-v2/reset`: forget every calendar and event (bots: `/_sandbox/reset`)
+- `POST /_sandbox/calendar-v2/reset`: forget every calendar and event (bots: `/_sandbox/reset`); the
+  shared reset route (`_shared.admin`), mounted by `recall.app`
 """
 
 from __future__ import annotations
@@ -88,11 +89,6 @@ async def set_config(data: JSONBody[CalendarV2ConfigIn], calendar_v2: CalendarsD
     return Response(content=_config(calendar_v2), status_code=200, media_type=MediaType.JSON)
 
 
-@post("/_sandbox/calendar-v2/reset", operation_id="sandbox_recall_admin_reset_calendar_v2", status_code=204)
-async def reset(calendar_v2: CalendarsDep) -> None:
-    await calendar_v2.reset()
-
-
 CALENDAR_V2_ADMIN_HANDLERS = [
     seed_event,
     change_event,
@@ -100,5 +96,4 @@ CALENDAR_V2_ADMIN_HANDLERS = [
     set_status,
     get_config,
     set_config,
-    reset,
 ]

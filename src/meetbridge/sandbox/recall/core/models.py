@@ -168,16 +168,6 @@ class AdminBotOut(BotOut):
     dispatched: bool
 
 
-class ClockIn(msgspec.Struct, forbid_unknown_fields=True):
-    advance_seconds: float | None = None
-    freeze: bool | None = None
-
-
-class ClockOut(msgspec.Struct):
-    now: datetime
-    frozen: bool
-
-
 HeaderFamily = Literal["webhook", "svix"]
 
 
