@@ -4,7 +4,7 @@ reset), and the Google and Microsoft OAuth stand-ins."""
 
 from meetbridge.sandbox._shared.admin import ClockIn, ClockOut, admin_routes, reset_route
 from meetbridge.sandbox._shared.clock import SandboxClock, Ticker
-from meetbridge.sandbox._shared.delivery import DeliveryQueue
+from meetbridge.sandbox._shared.delivery import DeliveryQueue, DeliveryRecord
 from meetbridge.sandbox._shared.faults import CallLog, CallRecord, Fault, FaultBook, FaultError, FaultIn
 from meetbridge.sandbox._shared.oauth import DEFAULT_EMAIL, OAUTH_HANDLERS, OAuthError, OAuthStandIn
 
@@ -16,6 +16,7 @@ __all__ = [
     "ClockIn",
     "ClockOut",
     "DeliveryQueue",
+    "DeliveryRecord",
     "Fault",
     "FaultBook",
     "FaultError",

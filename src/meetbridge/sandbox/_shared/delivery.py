@@ -1,37 +1,43 @@
 """Outbound deliveries of the stand-ins (Recall webhooks, Cronofy pushes): one ordered queue, one worker
-task, a few retries, a record of every attempt. A failed delivery never stops a sandbox."""
+task, a few retries, a log of every delivery and its attempts. A failed delivery never stops a sandbox."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, TypeVar
 
 import httpx
 import msgspec
 
-
-class Tracked(Protocol):
-    """What a delivery record exposes for the queue to fill in."""
-
-    attempts: int
-    status: int | None
-    error: str | None
-    delivered: bool
-
-
 Headers = Callable[[], dict[str, str]]  # called per attempt: signatures may carry the attempt's time
 
 
+class DeliveryRecord(msgspec.Struct, kw_only=True):
+    """What every delivery log entry tracks; the queue fills it in as it makes its attempts. Keyword-only,
+    so a subclass's own fields come first and read first on the wire."""
+
+    attempts: int = 0
+    status: int | None = None
+    error: str | None = None
+    delivered: bool = False
+
+
+Record = TypeVar("Record", bound=DeliveryRecord)
+
+
 class _Job(msgspec.Struct, frozen=True):
-    record: Tracked
+    record: DeliveryRecord
     url: str
     body: bytes
     headers: Headers
 
 
-class DeliveryQueue:
+class DeliveryQueue(Generic[Record]):
+    """The base of a stand-in's dispatcher: it builds the records and bodies, this sends them in order."""
+
     def __init__(
         self,
         *,
@@ -47,8 +53,12 @@ class DeliveryQueue:
         self._retry_delays = retry_delays
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # Bounded so a long demo or benchmark run does not grow without limit.
+        self.deliveries: deque[Record] = deque(maxlen=10_000)
 
-    def put(self, record: Tracked, url: str, body: bytes, headers: Headers) -> None:
+    def put(self, record: Record, url: str, body: bytes, headers: Headers) -> None:
+        """Log `record` and queue its delivery."""
+        self.deliveries.append(record)
         self._queue.put_nowait(_Job(record=record, url=url, body=body, headers=headers))
 
     def start(self) -> None:

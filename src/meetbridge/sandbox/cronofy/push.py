@@ -7,12 +7,11 @@ import base64
 import hashlib
 import hmac
 import itertools
-from collections import deque
 
 import httpx
 import msgspec
 
-from meetbridge.sandbox._shared import DeliveryQueue
+from meetbridge.sandbox._shared import DeliveryQueue, DeliveryRecord
 from meetbridge.sandbox.cronofy.models import NotificationBody
 
 SIGNATURE_HEADER = "Cronofy-HMAC-SHA256"
@@ -24,20 +23,16 @@ def sign_push(client_secret: str, body: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-class PushDelivery(msgspec.Struct):
+class PushDelivery(DeliveryRecord):
     id: int
     channel_id: str
     type: str
     url: str
     changes_since: str | None
     suppressed: bool = False
-    attempts: int = 0
-    status: int | None = None
-    error: str | None = None
-    delivered: bool = False
 
 
-class PushDispatcher:
+class PushDispatcher(DeliveryQueue[PushDelivery]):
     def __init__(
         self,
         *,
@@ -46,14 +41,12 @@ class PushDispatcher:
         timeout: float = 5.0,
         retry_delays: tuple[float, ...] = (0.2, 1.0),
     ) -> None:
-        self._secret = client_secret
-        self._queue = DeliveryQueue(
+        super().__init__(
             name="cronofy-sandbox-push", client=client, timeout=timeout, retry_delays=retry_delays
         )
+        self._secret = client_secret
         self._ids = itertools.count(1)
         self.suppress_remaining = 0
-        # Bounded so a long demo or benchmark run does not grow without limit.
-        self.deliveries: deque[PushDelivery] = deque(maxlen=10_000)
 
     def enqueue(self, notification: NotificationBody) -> None:
         changes_since = notification.notification.changes_since
@@ -64,25 +57,15 @@ class PushDispatcher:
             url=notification.channel.callback_url,
             changes_since=changes_since if isinstance(changes_since, str) else None,
         )
-        self.deliveries.append(delivery)
         if self.suppress_remaining > 0:
-            # Recorded but never sent: as if Cronofy's push got lost on the way.
+            # Logged but never sent: as if Cronofy's push got lost on the way.
             self.suppress_remaining -= 1
             delivery.suppressed = True
+            self.deliveries.append(delivery)
             return
         body = msgspec.json.encode(notification)
         headers = {
             "content-type": "application/json; charset=utf-8",
             SIGNATURE_HEADER: sign_push(self._secret, body),
         }
-        self._queue.put(delivery, delivery.url, body, lambda: headers)
-
-    def start(self) -> None:
-        self._queue.start()
-
-    async def wait_idle(self) -> None:
-        """Until every queued push has been delivered or given up on; callers bound it with a timeout."""
-        await self._queue.wait_idle()
-
-    async def aclose(self) -> None:
-        await self._queue.aclose()
+        self.put(delivery, delivery.url, body, lambda: headers)
