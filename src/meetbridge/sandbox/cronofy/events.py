@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 
-from meetbridge.domain.meeting_urls import find_meeting_url
 from meetbridge.sandbox.cronofy.models import (
     AdminEventOut,
     ConferencingOut,
@@ -18,8 +18,24 @@ from meetbridge.sandbox.cronofy.models import (
     utc_text,
 )
 from meetbridge.sandbox.cronofy.validation import EventWrite
+from meetbridge.sandbox.recall.core import parse_meeting_url
 
 GENERATED_PROVIDER = "Google Meet"
+_LINK = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+# Punctuation that ends a sentence around a link rather than the link itself.
+_AFTER_LINK = ".,;:!?)]}>*\"'"
+
+
+def find_meeting_link(*texts: str | None) -> str | None:
+    """The first link in `texts`, most authoritative first, that the Recall stand-in could join: the one
+    Cronofy's Recall integration sends a bot to. Kept as written (only trailing punctuation goes), and
+    found with the stand-in's own rules, not the gateway's, so that each checks the other."""
+    for text in texts:
+        for match in _LINK.finditer(text or ""):
+            link = match.group().rstrip(_AFTER_LINK)
+            if parse_meeting_url(link) is not None:
+                return link
+    return None
 
 
 def generated_join_url(event_uid: str) -> str:
@@ -69,15 +85,14 @@ class EventRecord:
         return ConferencingOut(provider_name=GENERATED_PROVIDER, join_url=generated_join_url(self.event_uid))
 
     def meeting_url(self) -> str | None:
-        """The link a bot joins: conferencing, then location, url, description (as the gateway looks)."""
+        """The link a bot joins: conferencing, then location, url, description."""
         conferencing = self.conferencing()
-        found = find_meeting_url(
-            join_url=conferencing.join_url if conferencing else None,
-            location=self.write.location.description if self.write.location else None,
-            url=self.write.url,
-            description=self.write.description,
+        return find_meeting_link(
+            conferencing.join_url if conferencing else None,
+            self.write.location.description if self.write.location else None,
+            self.write.url,
+            self.write.description,
         )
-        return found.url if found else None
 
     def render(self, *, localized: bool) -> EventOut:
         write = self.write

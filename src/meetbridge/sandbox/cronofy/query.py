@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from meetbridge.domain.times import TimeError, parse_window_date, zone
+from meetbridge.sandbox.cronofy.times import TimeError, parse_bound, zone
 from meetbridge.sandbox.cronofy.validation import FieldErrors
 
 _BOOLEANS = {"true": True, "false": False}
@@ -61,7 +61,7 @@ class EventQuery:
         for param, name in (("from", "end_from"), ("to", "start_before"), ("last_modified", "last_modified")):
             raw = (params.get(param) or [""])[-1]
             try:
-                bounds[name] = parse_window_date(raw, tzid) if raw else None
+                bounds[name] = parse_bound(raw, tzid) if raw else None
             except TimeError as exc:
                 errors.add(param, "invalid", str(exc))
         errors.raise_any()

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from meetbridge.domain.times import DEFAULT_TZID, EventTime, TimeError, parse_event_time, zone
 from meetbridge.sandbox.cronofy.models import ChannelFilters, ErrorDetail, ErrorsOut, LocationOut
+from meetbridge.sandbox.cronofy.times import DEFAULT_TZID, EventTime, TimeError, parse_event_time, zone
 
 SUMMARY_MAX = 1024
 DESCRIPTION_MAX = 4096
