@@ -23,8 +23,9 @@ from meetbridge.sandbox.cronofy.models import (
     EventsPageOut,
     PagesOut,
 )
+from meetbridge.sandbox.cronofy.pages import EventsPage
 from meetbridge.sandbox.cronofy.query import EventQuery
-from meetbridge.sandbox.cronofy.state import CronofySandbox, EventsPage
+from meetbridge.sandbox.cronofy.state import CronofySandbox
 from meetbridge.sandbox.cronofy.validation import CronofyError, parse_channel, parse_delete, parse_upsert
 
 AnyRequest = Request[Any, Any, Any]

@@ -1,4 +1,5 @@
-"""CronofySandbox: accounts, events, channels, pages, faults and calls, behind one asyncio lock."""
+"""CronofySandbox: accounts, events, channels, read pages, faults and calls, behind one asyncio lock
+(channels and pages are kept in their own books, `channels` and `pages`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import asyncio
 import heapq
 import itertools
 import logging
-import secrets
 import uuid
-from collections import OrderedDict
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -18,6 +17,7 @@ import httpx
 from meetbridge.sandbox._shared import CallLog, FaultBook, SandboxClock, Ticker
 from meetbridge.sandbox.cronofy.auth import DEFAULT_SCOPE, Account, OAuthError, TokenBook
 from meetbridge.sandbox.cronofy.bots import BotSync, WantedBot
+from meetbridge.sandbox.cronofy.channels import ChannelBook
 from meetbridge.sandbox.cronofy.events import EventRecord
 from meetbridge.sandbox.cronofy.models import (
     AccountOut,
@@ -25,17 +25,13 @@ from meetbridge.sandbox.cronofy.models import (
     CalendarOut,
     ChannelFilters,
     ChannelOut,
-    EventOut,
     NewAccountOut,
-    Notification,
-    NotificationBody,
     TokenOut,
-    utc_text,
-    whole_second,
 )
+from meetbridge.sandbox.cronofy.pages import EventsPage, PageBook
 from meetbridge.sandbox.cronofy.push import PushDispatcher
 from meetbridge.sandbox.cronofy.query import EventQuery
-from meetbridge.sandbox.cronofy.validation import NO_PROFILE, CronofyError, EventWrite, single_error
+from meetbridge.sandbox.cronofy.validation import NO_PROFILE, CronofyError, EventWrite
 from meetbridge.sandbox.recall.core import RecallSandbox
 
 logger = logging.getLogger(__name__)
@@ -44,23 +40,6 @@ ENDPOINTS = frozenset({"api", "oauth"})
 DEFAULT_RECALL_PROFILE = "int_sandbox_recall_0000000000"
 DEFAULT_BOT_NAME = "Meeting Notetaker"
 DEFAULT_PAGE_SIZE = 5  # small on purpose: a handful of events already spans several pages
-MAX_CHANNELS = 128  # per account (reference §5)
-_MAX_PAGE_TOKENS = 10_000
-
-
-@dataclass
-class EventsPage:
-    account_id: str
-    current: int
-    total: int
-    events: list[EventOut]
-    next_token: str | None
-
-
-@dataclass(frozen=True)
-class Channel:
-    account_id: str
-    out: ChannelOut
 
 
 class CronofySandbox:
@@ -104,8 +83,8 @@ class CronofySandbox:
         self.bot_id_delay = timedelta(seconds=bot_id_delay)
         self._bots = BotSync(recall, bot_name) if recall is not None else None
         self._events: dict[tuple[str, str], EventRecord] = {}
-        self._channels: dict[str, Channel] = {}
-        self._pages: OrderedDict[str, EventsPage] = OrderedDict()
+        self._channels = ChannelBook(self.push)
+        self._pages = PageBook()
         # Min-heap of (when, tie-break, event key, bot id): bot ids to reveal on reads.
         self._reveals: list[tuple[datetime, int, tuple[str, str], str]] = []
         self._tie = itertools.count()
@@ -279,26 +258,11 @@ class CronofySandbox:
             )
             # A snapshot: later pages show the events as they were when the read began.
             events = [record.render(localized=query.localized_times) for record in found]
-            chunks = [events[i : i + self.page_size] for i in range(0, len(events), self.page_size)] or [[]]
-            tokens = [secrets.token_hex(8) for _ in chunks]
-            pages = [
-                EventsPage(
-                    account.id, n + 1, len(chunks), chunk, tokens[n + 1] if n + 1 < len(chunks) else None
-                )
-                for n, chunk in enumerate(chunks)
-            ]
-            for token, page in zip(tokens[1:], pages[1:], strict=True):
-                self._pages[token] = page
-            while len(self._pages) > _MAX_PAGE_TOKENS:
-                self._pages.popitem(last=False)
-            return pages[0]
+            return self._pages.first(account.id, events, self.page_size)
 
     async def page(self, account: Account, token: str) -> EventsPage:
         async with self._lock:
-            page = self._pages.get(token)
-            if page is None or page.account_id != account.id:
-                raise CronofyError(404)
-            return page
+            return self._pages.get(account.id, token)
 
     def calendars(self, account: Account) -> list[CalendarOut]:
         return [
@@ -319,44 +283,21 @@ class CronofySandbox:
     # --- push notification channels -------------------------------------------------------------
 
     def _notify(self, record: EventRecord, at: datetime) -> None:
-        """A `change` to every channel of the event's account whose filters let its calendar through.
-        Every sandbox event is managed, so `only_managed` never filters one out."""
-        since = utc_text(whole_second(at))
-        for channel in self._channels.values():
-            calendars = channel.out.filters.calendar_ids
-            if channel.account_id == record.account_id and (
-                calendars is None or record.calendar_id in calendars
-            ):
-                notification = Notification(type="change", changes_since=since)
-                self.push.enqueue(NotificationBody(notification=notification, channel=channel.out))
+        self._channels.notify(record.account_id, record.calendar_id, at)
 
     async def create_channel(
         self, account: Account, callback_url: str, filters: ChannelFilters
     ) -> ChannelOut:
         async with self._lock:
-            mine = [channel.out for channel in self._channels.values() if channel.account_id == account.id]
-            for out in mine:
-                if (out.callback_url, out.filters) == (callback_url, filters):
-                    return out  # "an identical request may return the existing channel" (reference §5)
-            if len(mine) >= MAX_CHANNELS:
-                raise single_error("callback_url", "invalid", f"at most {MAX_CHANNELS} channels per account")
-            out = ChannelOut(
-                channel_id=f"chn_{secrets.token_hex(12)}", callback_url=callback_url, filters=filters
-            )
-            self._channels[out.channel_id] = Channel(account_id=account.id, out=out)
-            self.push.enqueue(NotificationBody(notification=Notification(type="verification"), channel=out))
-            return out
+            return self._channels.create(account.id, callback_url, filters)
 
     async def channels(self, account: Account) -> list[ChannelOut]:
         async with self._lock:
-            return [channel.out for channel in self._channels.values() if channel.account_id == account.id]
+            return self._channels.of(account.id)
 
     async def close_channel(self, account: Account, channel_id: str) -> None:
         async with self._lock:
-            channel = self._channels.get(channel_id)
-            if channel is None or channel.account_id != account.id:
-                raise CronofyError(404)
-            del self._channels[channel_id]
+            self._channels.close(account.id, channel_id)
 
     # --- admin ------------------------------------------------------------------------------------
 
@@ -365,12 +306,7 @@ class CronofySandbox:
             account, access_token, refresh_token = self.tokens.add(
                 calendar_ids, scope or DEFAULT_SCOPE, self.clock.now()
             )
-            return NewAccountOut(
-                account_id=account.id,
-                calendar_ids=list(account.calendar_ids),
-                access_token=access_token,
-                refresh_token=refresh_token,
-            )
+            return _new_account_out(account, access_token, refresh_token)
 
     async def accounts(self) -> list[AccountOut]:
         async with self._lock:
@@ -397,13 +333,7 @@ class CronofySandbox:
         """Raises KeyError for an unknown account."""
         async with self._lock:
             access_token, refresh_token = self.tokens.reauthorize(account_id, self.clock.now())
-            account = self.tokens.accounts[account_id]
-            return NewAccountOut(
-                account_id=account.id,
-                calendar_ids=list(account.calendar_ids),
-                access_token=access_token,
-                refresh_token=refresh_token,
-            )
+            return _new_account_out(self.tokens.accounts[account_id], access_token, refresh_token)
 
     async def admin_events(self) -> list[AdminEventOut]:
         async with self._lock:
@@ -425,3 +355,13 @@ class CronofySandbox:
             self.calls.clear()
             self.push.deliveries.clear()
             self.push.suppress_remaining = 0
+
+
+def _new_account_out(account: Account, access_token: str, refresh_token: str) -> NewAccountOut:
+    """What the admin API answers for an account just linked: the tokens an app would hold."""
+    return NewAccountOut(
+        account_id=account.id,
+        calendar_ids=list(account.calendar_ids),
+        access_token=access_token,
+        refresh_token=refresh_token,
+    )
