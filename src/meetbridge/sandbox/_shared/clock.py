@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+
+from meetbridge.sandbox._shared.tasks import BackgroundTask
 
 
 def _real_now() -> datetime:
@@ -64,29 +65,20 @@ class SandboxClock:
 
 
 class Ticker:
-    """Calls ``tick`` every ``interval`` seconds in a background task on the running loop.
-
-    ``ensure_running`` is idempotent and restarts the task on a new loop (tests make one per test);
-    a failing tick is logged and the next one still runs.
-    """
+    """Calls ``tick`` every ``interval`` seconds in a background task on the running loop (see
+    BackgroundTask); a failing tick is logged and the next one still runs."""
 
     def __init__(self, tick: Callable[[], Awaitable[None]], *, interval: float, name: str) -> None:
         self._tick = tick
         self._interval = interval
         self._name = name
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._forever, name=name)
 
     def ensure_running(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._forever(), name=self._name)
+        self._task.ensure_running()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _forever(self) -> None:
         while True:

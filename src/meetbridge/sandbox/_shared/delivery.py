@@ -4,13 +4,14 @@ task, a few retries, a log of every delivery and its attempts. A failed delivery
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import httpx
 import msgspec
+
+from meetbridge.sandbox._shared.tasks import BackgroundTask
 
 Headers = Callable[[], dict[str, str]]  # called per attempt: signatures may carry the attempt's time
 
@@ -46,13 +47,12 @@ class DeliveryQueue(Generic[Record]):
         timeout: float = 5.0,
         retry_delays: tuple[float, ...] = (0.2, 1.0),
     ) -> None:
-        self._name = name
         self._client = client
         self._owns_client = client is None
         self._timeout = timeout
         self._retry_delays = retry_delays
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._worker = BackgroundTask(self._run, name=name)
         # Bounded so a long demo or benchmark run does not grow without limit.
         self.deliveries: deque[Record] = deque(maxlen=10_000)
 
@@ -62,20 +62,14 @@ class DeliveryQueue(Generic[Record]):
         self._queue.put_nowait(_Job(record=record, url=url, body=body, headers=headers))
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._run(), name=self._name)
+        self._worker.ensure_running()
 
     async def wait_idle(self) -> None:
         """Until every queued delivery has been made or given up on; callers bound it with a timeout."""
         await self._queue.join()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._worker.stop()
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -25,13 +25,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.response import Redirect
 
 from meetbridge.sandbox._shared.clock import SandboxClock
+from meetbridge.sandbox._shared.http import AnyRequest
 
 PROVIDERS = ("google", "microsoft")
 DEFAULT_EMAIL = "sandbox.user@example.com"
@@ -204,9 +205,7 @@ def _error(exc: OAuthError) -> Response[Any]:
 
 
 @get("/_oauth/{provider:str}/authorize", operation_id="sandbox_oauth_authorize", status_code=302)
-async def authorize(
-    request: Request[Any, Any, Any], provider: FromPath[str], oauth_stand_in: OAuthDep
-) -> Response[Any]:
+async def authorize(request: AnyRequest, provider: FromPath[str], oauth_stand_in: OAuthDep) -> Response[Any]:
     if provider not in PROVIDERS:
         return _error(OAuthError(404, "not_found", f"no OAuth stand-in for {provider!r}"))
     try:
@@ -217,9 +216,7 @@ async def authorize(
 
 
 @post("/_oauth/{provider:str}/token", operation_id="sandbox_oauth_token", status_code=200)
-async def token(
-    request: Request[Any, Any, Any], provider: FromPath[str], oauth_stand_in: OAuthDep
-) -> Response[Any]:
+async def token(request: AnyRequest, provider: FromPath[str], oauth_stand_in: OAuthDep) -> Response[Any]:
     if provider not in PROVIDERS:
         return _error(OAuthError(404, "not_found", f"no OAuth stand-in for {provider!r}"))
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.params import FromPath
 
-from meetbridge.sandbox._shared import CallRecord
+from meetbridge.sandbox._shared import AnyRequest, CallRecord, query_params
 from meetbridge.sandbox.cronofy.auth import Account, OAuthError, oauth_params
 from meetbridge.sandbox.cronofy.models import (
     CalendarsOut,
@@ -28,7 +28,6 @@ from meetbridge.sandbox.cronofy.query import EventQuery
 from meetbridge.sandbox.cronofy.state import CronofySandbox
 from meetbridge.sandbox.cronofy.validation import CronofyError, parse_channel, parse_delete, parse_upsert
 
-AnyRequest = Request[Any, Any, Any]
 SandboxDep = NamedDependency[CronofySandbox]
 # Cronofy's 401 body is undocumented (reference open question 7); RFC 6750's header carries the reason.
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -155,7 +154,7 @@ async def delete_event(
 @get("/v1/events", operation_id="sandbox_cronofy_read_events")
 async def read_events(request: AnyRequest, cronofy_sandbox: SandboxDep) -> Response[Any]:
     async def run(account: Account) -> Reply:
-        params = {key: request.query_params.getall(key) for key in request.query_params}
+        params = query_params(request)
         page = await cronofy_sandbox.read(account, EventQuery.from_params(params))
         return Reply(200, _pages(request, page))
 
@@ -211,34 +210,40 @@ async def close_channel(
     return await _api(request, cronofy_sandbox, "read_events", run)
 
 
-@post("/oauth/token", operation_id="sandbox_cronofy_oauth_token", status_code=200)
-async def oauth_token(request: AnyRequest, cronofy_sandbox: SandboxDep) -> Response[Any]:
+# The token endpoint's work: the request's parameters and Authorization header to an answer.
+TokenWork = Callable[[dict[str, str], str | None], Awaitable[Reply]]
+
+
+async def _token_call(request: AnyRequest, sandbox: CronofySandbox, work: TokenWork) -> Response[Any]:
+    """An OAuth token call: client credentials and parameters in the body (JSON or form); its errors,
+    like its answers, are never to be cached."""
     body = await request.body()
 
     async def run() -> Reply:
         try:
             params = oauth_params(body, request.headers.get("content-type", ""))
-            token = await cronofy_sandbox.token(params, request.headers.get("authorization"))
+            return await work(params, request.headers.get("authorization"))
         except OAuthError as exc:
             return Reply(exc.status, exc.body, {**exc.headers, **_NO_STORE})
-        return Reply(200, token, dict(_NO_STORE))
 
-    return await _serve(request, cronofy_sandbox, "oauth", run)
+    return await _serve(request, sandbox, "oauth", run)
+
+
+@post("/oauth/token", operation_id="sandbox_cronofy_oauth_token", status_code=200)
+async def oauth_token(request: AnyRequest, cronofy_sandbox: SandboxDep) -> Response[Any]:
+    async def refresh(params: dict[str, str], authorization: str | None) -> Reply:
+        return Reply(200, await cronofy_sandbox.token(params, authorization), dict(_NO_STORE))
+
+    return await _token_call(request, cronofy_sandbox, refresh)
 
 
 @post("/oauth/token/revoke", operation_id="sandbox_cronofy_oauth_revoke", status_code=200)
 async def oauth_revoke(request: AnyRequest, cronofy_sandbox: SandboxDep) -> Response[Any]:
-    body = await request.body()
-
-    async def run() -> Reply:
-        try:
-            params = oauth_params(body, request.headers.get("content-type", ""))
-            await cronofy_sandbox.revoke_token(params, request.headers.get("authorization"))
-        except OAuthError as exc:
-            return Reply(exc.status, exc.body, {**exc.headers, **_NO_STORE})
+    async def revoke(params: dict[str, str], authorization: str | None) -> Reply:
+        await cronofy_sandbox.revoke_token(params, authorization)
         return Reply(200)
 
-    return await _serve(request, cronofy_sandbox, "oauth", run)
+    return await _token_call(request, cronofy_sandbox, revoke)
 
 
 API_HANDLERS = [

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
 
+from meetbridge.sandbox._shared import AnyRequest, query_params
 from meetbridge.sandbox.recall.bot.routes import SandboxDep
 from meetbridge.sandbox.recall.core import (
     AdminBotOut,
@@ -45,10 +46,10 @@ def _webhook_config(sandbox: RecallSandbox) -> WebhookConfigOut:
 
 
 @get("/_sandbox/bots", operation_id="sandbox_recall_admin_list_bots")
-async def admin_list_bots(request: Request[Any, Any, Any], recall_sandbox: SandboxDep) -> Response[Any]:
+async def admin_list_bots(request: AnyRequest, recall_sandbox: SandboxDep) -> Response[Any]:
     """Every bot ever created, deleted ones included; takes the List Bots filters except `page`."""
     recall_sandbox.ensure_background()
-    params = {key: request.query_params.getall(key) for key in request.query_params if key != "page"}
+    params = query_params(request, leave_out=frozenset({"page"}))
     try:
         bots: list[AdminBotOut] = await recall_sandbox.admin_bots(BotQuery.from_params(params))
     except SandboxError as exc:

@@ -9,9 +9,9 @@ from litestar import Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from meetbridge.sandbox._shared import AnyRequest, query_params
 from meetbridge.sandbox.recall.core import (
     PAGE_SIZE,
-    AnyRequest,
     BotPage,
     BotQuery,
     RecallSandbox,
@@ -59,7 +59,7 @@ async def create_bot(request: AnyRequest, recall_sandbox: SandboxDep) -> Respons
 @get("/api/v1/bot/", operation_id="sandbox_recall_list_bots")
 async def list_bots(request: AnyRequest, recall_sandbox: SandboxDep) -> Response[Any]:
     async def action() -> Reply:
-        params = {key: request.query_params.getall(key) for key in request.query_params}
+        params = query_params(request)
         query = BotQuery.from_params(params)
         count, results = await recall_sandbox.list_bots(query)
         has_next = query.page * PAGE_SIZE < count

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.enums import MediaType
 from litestar.response import Redirect
 
+from meetbridge.sandbox._shared import AnyRequest
 from meetbridge.sandbox.recall.calendar_v1.models import CalendarPlatform
 from meetbridge.sandbox.recall.calendar_v1.routes import CalendarV1Dep
 from meetbridge.sandbox.recall.calendar_v1.validation import CallbackError, parse_callback
 
 
 async def _callback(
-    request: Request[Any, Any, Any], calendar_v1: CalendarV1Dep, platform: CalendarPlatform
+    request: AnyRequest, calendar_v1: CalendarV1Dep, platform: CalendarPlatform
 ) -> Response[Any]:
     try:
         state, code = parse_callback(dict(request.query_params.items()), platform)
@@ -40,12 +41,12 @@ async def _callback(
 
 
 @get("/api/v1/calendar/google_oauth_callback/", operation_id="sandbox_recall_calendar_v1_google_callback")
-async def google_callback(request: Request[Any, Any, Any], calendar_v1: CalendarV1Dep) -> Response[Any]:
+async def google_callback(request: AnyRequest, calendar_v1: CalendarV1Dep) -> Response[Any]:
     return await _callback(request, calendar_v1, "google")
 
 
 @get("/api/v1/calendar/ms_oauth_callback/", operation_id="sandbox_recall_calendar_v1_ms_callback")
-async def ms_callback(request: Request[Any, Any, Any], calendar_v1: CalendarV1Dep) -> Response[Any]:
+async def ms_callback(request: AnyRequest, calendar_v1: CalendarV1Dep) -> Response[Any]:
     return await _callback(request, calendar_v1, "microsoft")
 
 

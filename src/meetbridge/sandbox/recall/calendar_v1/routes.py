@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Request, Response, delete, get, post, route
+from litestar import Response, delete, get, post, route
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.types import OperationIDCreator
 
+from meetbridge.sandbox._shared import AnyRequest, query_params
 from meetbridge.sandbox.recall.calendar_v1.models import TokenOut
 from meetbridge.sandbox.recall.calendar_v1.state import CalendarV1Sandbox
 from meetbridge.sandbox.recall.calendar_v1.validation import (
@@ -27,7 +28,6 @@ from meetbridge.sandbox.recall.calendar_v1.validation import (
 )
 from meetbridge.sandbox.recall.core import Reply, serve_call
 
-AnyRequest = Request[Any, Any, Any]
 CalendarV1Dep = NamedDependency[CalendarV1Sandbox]
 # Header lookup is case-insensitive, as the reference requires.
 TOKEN_HEADER = "x-recallcalendarauthtoken"  # noqa: S105 - a header name, not a secret
@@ -113,7 +113,7 @@ async def disconnect(request: AnyRequest, calendar_v1: CalendarV1Dep) -> Respons
 
 @get("/api/v1/calendar/meetings/", operation_id="sandbox_recall_calendar_v1_list_meetings")
 async def list_meetings(request: AnyRequest, calendar_v1: CalendarV1Dep) -> Response[Any]:
-    params = {key: request.query_params.getall(key) for key in request.query_params}
+    params = query_params(request)
 
     async def action(user_id: str) -> Reply:
         return Reply(200, await calendar_v1.list_meetings(user_id, MeetingQuery.from_params(params)))

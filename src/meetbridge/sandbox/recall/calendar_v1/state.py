@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from meetbridge.sandbox._shared import DEFAULT_EMAIL, OAuthError, OAuthStandIn
+from meetbridge.sandbox._shared import DEFAULT_EMAIL, OAuthError, OAuthStandIn, stop_task
 from meetbridge.sandbox.recall.calendar_v1.bots import BotKeeper
 from meetbridge.sandbox.recall.calendar_v1.models import (
     CalendarMeetingOut,
@@ -75,11 +75,8 @@ class CalendarV1Sandbox:
         return self.recall.clock.now()
 
     async def aclose(self) -> None:
-        if self._waker is not None:
-            self._waker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._waker
-            self._waker = None
+        await stop_task(self._waker)
+        self._waker = None
 
     async def _keep_bots(self) -> None:
         """Bring every meeting's bot in step with `will_record`, then wake up for the next delayed one."""

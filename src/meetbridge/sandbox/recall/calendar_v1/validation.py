@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from meetbridge.sandbox.recall.calendar_v1.models import CALENDAR_PLATFORMS, CalendarPlatform
 from meetbridge.sandbox.recall.calendar_v1.records import PREFERENCE_FLAGS
-from meetbridge.sandbox.recall.core import BOT_NAME_MAX, SandboxError, decode_object
+from meetbridge.sandbox.recall.core import BOT_NAME_MAX, SandboxError, decode_object, query_datetime
 
 _BOOLEAN = ["Must be a valid boolean."]
 
@@ -116,18 +116,6 @@ def parse_disconnect(body: bytes) -> CalendarPlatform:
     return parse_platform(decode_object(body).get("platform"))
 
 
-def _when(params: Mapping[str, list[str]], name: str, errors: dict[str, list[str]]) -> datetime | None:
-    values = params.get(name)
-    if not values or not values[-1]:
-        return None
-    try:
-        parsed = datetime.fromisoformat(values[-1].replace(" ", "+"))  # an unencoded `+` reads as a space
-    except ValueError:
-        errors[name] = ["Enter a valid date/time."]
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 @dataclass(frozen=True)
 class MeetingQuery:
     """List Calendar Meetings filters. The `_after`/`_before` names are django-filter's range-filter
@@ -140,8 +128,8 @@ class MeetingQuery:
     @classmethod
     def from_params(cls, params: Mapping[str, list[str]]) -> MeetingQuery:
         errors: dict[str, list[str]] = {}
-        after = _when(params, "start_time_after", errors)
-        before = _when(params, "start_time_before", errors)
+        after = query_datetime(params, "start_time_after", errors)
+        before = query_datetime(params, "start_time_before", errors)
         if errors:
             raise SandboxError(400, errors)
         uid = params.get("ical_uid")

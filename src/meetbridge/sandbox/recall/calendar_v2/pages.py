@@ -13,11 +13,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
-from litestar import Request
-
+from meetbridge.sandbox._shared import AnyRequest
 from meetbridge.sandbox.recall.core import SandboxError
 
 T = TypeVar("T")
@@ -77,7 +76,7 @@ def paginate(items: Sequence[T], key: Callable[[T], Position], cursor: Cursor | 
     )
 
 
-def page_url(request: Request[Any, Any, Any], cursor: Cursor | None) -> str | None:
+def page_url(request: AnyRequest, cursor: Cursor | None) -> str | None:
     """Absolute URL of another page: the same query with `cursor` replaced, slash form of the path."""
     if cursor is None:
         return None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, delete, get, patch, post
+from litestar import Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from meetbridge.sandbox._shared import AnyRequest, query_params
 from meetbridge.sandbox.recall.calendar_v2.models import CalendarEventPage, CalendarPage
 from meetbridge.sandbox.recall.calendar_v2.pages import page_url
 from meetbridge.sandbox.recall.calendar_v2.state import CalendarV2Sandbox
@@ -24,12 +25,7 @@ from meetbridge.sandbox.recall.calendar_v2.validation import (
 )
 from meetbridge.sandbox.recall.core import Action, Reply, is_far, serve_call
 
-AnyRequest = Request[Any, Any, Any]
 CalendarsDep = NamedDependency[CalendarV2Sandbox]
-
-
-def _params(request: AnyRequest) -> dict[str, list[str]]:
-    return {key: request.query_params.getall(key) for key in request.query_params}
 
 
 async def _run(
@@ -51,7 +47,7 @@ async def create_calendar(request: AnyRequest, calendar_v2: CalendarsDep) -> Res
 @get("/api/v2/calendars/", operation_id="sandbox_recall_list_calendars")
 async def list_calendars(request: AnyRequest, calendar_v2: CalendarsDep) -> Response[Any]:
     async def action() -> Reply:
-        page = await calendar_v2.list_calendars(CalendarQuery.from_params(_params(request)))
+        page = await calendar_v2.list_calendars(CalendarQuery.from_params(query_params(request)))
         body = CalendarPage(page_url(request, page.next), page_url(request, page.previous), page.results)
         return Reply(200, body)
 
@@ -99,7 +95,7 @@ async def delete_calendar(
 @get("/api/v2/calendar-events/", operation_id="sandbox_recall_list_calendar_events")
 async def list_calendar_events(request: AnyRequest, calendar_v2: CalendarsDep) -> Response[Any]:
     async def action() -> Reply:
-        page = await calendar_v2.list_events(EventQuery.from_params(_params(request)))
+        page = await calendar_v2.list_events(EventQuery.from_params(query_params(request)))
         body = CalendarEventPage(page_url(request, page.next), page_url(request, page.previous), page.results)
         return Reply(200, body)
 

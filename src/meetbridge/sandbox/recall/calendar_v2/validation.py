@@ -9,14 +9,14 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import msgspec
 
 from meetbridge.sandbox.recall.calendar_v2.models import PLATFORMS, CalendarStatus, Platform
 from meetbridge.sandbox.recall.calendar_v2.pages import Cursor
-from meetbridge.sandbox.recall.core import SandboxError, decode_object
+from meetbridge.sandbox.recall.core import SandboxError, decode_object, query_datetime
 
 CLIENT_ID_MAX = 2000
 DEDUPLICATION_KEY_MAX = 2000
@@ -128,18 +128,6 @@ def _last(params: Mapping[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-def _when(params: Mapping[str, list[str]], name: str, errors: dict[str, list[str]]) -> datetime | None:
-    value = _last(params, name)
-    if value is None or value == "":
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace(" ", "+"))  # an unencoded `+` arrives as a space
-    except ValueError:
-        errors[name] = ["Enter a valid date/time."]
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def _cursor(params: Mapping[str, list[str]]) -> Cursor | None:
     token = _last(params, "cursor")
     return Cursor.decode(token) if token else None
@@ -162,10 +150,10 @@ class EventQuery:
     def from_params(cls, params: Mapping[str, list[str]]) -> EventQuery:
         errors: dict[str, list[str]] = {}
         query = cls(
-            updated_at_gte=_when(params, "updated_at__gte", errors),
-            start_time=_when(params, "start_time", errors),
-            start_time_gte=_when(params, "start_time__gte", errors),
-            start_time_lte=_when(params, "start_time__lte", errors),
+            updated_at_gte=query_datetime(params, "updated_at__gte", errors),
+            start_time=query_datetime(params, "start_time", errors),
+            start_time_gte=query_datetime(params, "start_time__gte", errors),
+            start_time_lte=query_datetime(params, "start_time__lte", errors),
             ical_uid=_last(params, "ical_uid") or None,
         )
         calendar_id = _last(params, "calendar_id")
@@ -197,7 +185,8 @@ class CalendarQuery:
     def from_params(cls, params: Mapping[str, list[str]]) -> CalendarQuery:
         errors: dict[str, list[str]] = {}
         query = cls(
-            created_at_gte=_when(params, "created_at__gte", errors), email=_last(params, "email") or None
+            created_at_gte=query_datetime(params, "created_at__gte", errors),
+            email=_last(params, "email") or None,
         )
         for name, choices in (("platform", PLATFORMS), ("status", STATUSES)):
             value = _last(params, name)

@@ -13,7 +13,7 @@ from meetbridge.sandbox.recall.core.models import (
     WebhookConfigIn,
 )
 from meetbridge.sandbox.recall.core.query import PAGE_SIZE, BotQuery
-from meetbridge.sandbox.recall.core.serving import Action, AnyRequest, Reply, admin_answer, serve_call
+from meetbridge.sandbox.recall.core.serving import Action, Reply, admin_answer, serve_call
 from meetbridge.sandbox.recall.core.state import RecallSandbox
 from meetbridge.sandbox.recall.core.validation import (
     BOT_NAME_MAX,
@@ -22,6 +22,7 @@ from meetbridge.sandbox.recall.core.validation import (
     SandboxError,
     decode_object,
     parse_bot_body,
+    query_datetime,
 )
 from meetbridge.sandbox.recall.core.webhooks import Delivery, WebhookDispatcher
 
@@ -33,7 +34,6 @@ __all__ = [
     "TERMINAL_CODES",
     "Action",
     "AdminBotOut",
-    "AnyRequest",
     "BotChanges",
     "BotPage",
     "BotQuery",
@@ -50,5 +50,6 @@ __all__ = [
     "is_far",
     "parse_bot_body",
     "parse_meeting_url",
+    "query_datetime",
     "serve_call",
 ]

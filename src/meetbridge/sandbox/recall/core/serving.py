@@ -8,14 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.enums import MediaType
 
-from meetbridge.sandbox._shared import CallRecord
+from meetbridge.sandbox._shared import AnyRequest, CallRecord
 from meetbridge.sandbox.recall.core.state import RecallSandbox
 from meetbridge.sandbox.recall.core.validation import SandboxError
-
-AnyRequest = Request[Any, Any, Any]
 
 
 @dataclass

@@ -7,6 +7,7 @@ reference (open question 1): it is what DRF renders and what real clients alread
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -58,6 +59,22 @@ def parse_datetime(value: str, name: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise field_error(name, _DATETIME_HELP) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def query_datetime(
+    params: Mapping[str, list[str]], name: str, errors: dict[str, list[str]]
+) -> datetime | None:
+    """A date/time filter of a list call (the last value given); a bad one is noted in `errors`, as
+    django-filter reports every bad filter at once. Naive values are UTC, as with `parse_datetime`."""
+    values = params.get(name)
+    if not values or not values[-1]:
+        return None
+    try:
+        parsed = datetime.fromisoformat(values[-1].replace(" ", "+"))  # an unencoded `+` reads as a space
+    except ValueError:
+        errors[name] = ["Enter a valid date/time."]
+        return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
