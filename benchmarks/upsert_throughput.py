@@ -49,7 +49,7 @@ import msgspec
 import uvicorn
 from rawhttp import Connection
 
-from meetbridge.sandbox.profiles import RECALL_PATH, SANDBOX_RECALL_KEY, SANDBOX_WEBHOOK_SECRET
+from meetbridge.runtime.sandbox_profiles import RECALL_PATH, SANDBOX_RECALL_KEY, SANDBOX_WEBHOOK_SECRET
 
 HERE = Path(__file__).resolve().parent
 START = "2030-01-01T16:00:00Z"

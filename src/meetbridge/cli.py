@@ -336,8 +336,12 @@ def sandbox(
     credentials, the Cronofy stand-in too, under /cronofy, making its bots in the same Recall stand-in."""
     import uvicorn
 
-    from meetbridge.sandbox.cronofy import CronofySandbox, cronofy_sandbox_router
-    from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
+    from meetbridge.sandbox import (
+        CronofySandbox,
+        RecallSandbox,
+        create_recall_sandbox_app,
+        cronofy_sandbox_router,
+    )
 
     if (cronofy_client_id is None) != (cronofy_client_secret is None):
         raise click.UsageError("--cronofy-client-id and --cronofy-client-secret go together")

@@ -23,8 +23,7 @@ from meetbridge.errors import ConfigError
 from meetbridge.providers.registry import availability_problems
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.runtime.reload import Reloader, ReloadOnSignal
-from meetbridge.sandbox.cronofy import cronofy_sandbox_router
-from meetbridge.sandbox.profiles import (
+from meetbridge.runtime.sandbox_profiles import (
     CRONOFY_PATH,
     RECALL_PATH,
     SANDBOX_BOT_PROFILE,
@@ -32,7 +31,7 @@ from meetbridge.sandbox.profiles import (
     recall_sandbox,
     sandbox_profiles,
 )
-from meetbridge.sandbox.recall import recall_sandbox_router
+from meetbridge.sandbox import cronofy_sandbox_router, recall_sandbox_router
 from meetbridge.settings import Settings
 
 DEMO_APPLICATION = "demo"

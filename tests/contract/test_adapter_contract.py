@@ -40,19 +40,20 @@ from meetbridge.providers.base import (
 from meetbridge.providers.recall.calendar_v1 import invite_url
 from meetbridge.providers.recall.calendar_v1_api import CalendarMeeting
 from meetbridge.providers.registry import AdapterRegistry, load_factory
-from meetbridge.sandbox.calendar_v1_models import ChangeMeetingIn, SeedMeetingIn, ZoomInvite
-from meetbridge.sandbox.calendar_v1_state import CalendarV1Sandbox
-from meetbridge.sandbox.calendar_v2_models import ChangeEventIn, SeedEventIn
-from meetbridge.sandbox.calendar_v2_validation import NewCalendar
-from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, create_cronofy_sandbox_app
-from meetbridge.sandbox.recall import (
+from meetbridge.sandbox import (
+    DEFAULT_RECALL_PROFILE,
+    BotQuery,
+    CalendarV1Sandbox,
     CalendarV2Sandbox,
+    CronofySandbox,
     RecallSandbox,
     SandboxClock,
+    create_cronofy_sandbox_app,
     create_recall_sandbox_app,
 )
-from meetbridge.sandbox.recall_bots import TERMINAL_CODES
-from meetbridge.sandbox.recall_query import BotQuery
+from meetbridge.sandbox.recall import TERMINAL_CODES
+from meetbridge.sandbox.recall.calendar_v1 import ChangeMeetingIn, SeedMeetingIn, ZoomInvite
+from meetbridge.sandbox.recall.calendar_v2 import ChangeEventIn, NewCalendar, SeedEventIn
 from meetbridge.settings import default_catalogue_dir
 
 START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)

@@ -26,14 +26,14 @@ from meetbridge.errors import (
 from meetbridge.providers.cronofy.api import ENDPOINT, CronofyApi, CronofyAuthRevoked, CronofyInvalid
 from meetbridge.providers.cronofy.wire import ChannelFilters, CronofyChannel, CronofyEvent, CronofyTokens
 from meetbridge.providers.http import ProviderHttp
-from meetbridge.sandbox.cronofy import (
+from meetbridge.sandbox import (
     DEFAULT_RECALL_PROFILE,
+    BotQuery,
     CronofySandbox,
+    RecallSandbox,
     SandboxClock,
     create_cronofy_sandbox_app,
 )
-from meetbridge.sandbox.recall import RecallSandbox
-from meetbridge.sandbox.recall_query import BotQuery
 from meetbridge.settings import default_catalogue_dir
 from tests.providers.conftest import RecordedWire, Wires, mock_router
 

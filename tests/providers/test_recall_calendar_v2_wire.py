@@ -24,12 +24,7 @@ from meetbridge.providers.recall.calendar_v2_api import (
     RecallCalendarEvent,
 )
 from meetbridge.providers.registry import DEFAULT_TIMEOUT, auth_headers
-from meetbridge.sandbox.recall import (
-    CalendarV2Sandbox,
-    RecallSandbox,
-    SandboxClock,
-    create_recall_sandbox_app,
-)
+from meetbridge.sandbox import CalendarV2Sandbox, RecallSandbox, SandboxClock, create_recall_sandbox_app
 from meetbridge.settings import default_catalogue_dir
 from tests.providers.conftest import RecordedWire, Wires, mock_router
 

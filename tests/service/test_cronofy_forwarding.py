@@ -22,11 +22,15 @@ from meetbridge.db.jobs import SYNC
 from meetbridge.db.tables import calendar_links, events, jobs
 from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.sync import SyncRunner
-from meetbridge.sandbox.clock import SandboxClock
-from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, create_cronofy_sandbox_app
-from meetbridge.sandbox.faults import FaultIn
-from meetbridge.sandbox.recall_query import BotQuery
-from meetbridge.sandbox.recall_state import RecallSandbox
+from meetbridge.sandbox import (
+    DEFAULT_RECALL_PROFILE,
+    BotQuery,
+    CronofySandbox,
+    FaultIn,
+    RecallSandbox,
+    SandboxClock,
+    create_cronofy_sandbox_app,
+)
 from meetbridge.settings import Settings
 from tests.conftest import PROFILES_TOML, Api, app_api
 from tests.service.conftest import gateway_on

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from meetbridge.db.tables import events
 from meetbridge.engine.reconcile import Reconciler
-from meetbridge.sandbox.recall import RecallSandbox, create_recall_sandbox_app
+from meetbridge.sandbox import RecallSandbox, create_recall_sandbox_app
 from meetbridge.settings import Settings
 from tests.conftest import PROFILES_TOML, Api, app_api
 from tests.service.conftest import gateway_on

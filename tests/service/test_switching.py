@@ -22,12 +22,17 @@ from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.switching.plan import Planner, plan_lines
 from meetbridge.engine.sync import SyncRunner
 from meetbridge.runtime.gateway import Gateway
-from meetbridge.sandbox.calendar_v2_models import SeedEventIn
-from meetbridge.sandbox.calendar_v2_validation import NewCalendar
-from meetbridge.sandbox.cronofy import DEFAULT_RECALL_PROFILE, CronofySandbox, cronofy_sandbox_router
-from meetbridge.sandbox.faults import FaultIn
-from meetbridge.sandbox.recall import CalendarV2Sandbox, RecallSandbox, create_recall_sandbox_app
-from meetbridge.sandbox.recall_query import BotQuery
+from meetbridge.sandbox import (
+    DEFAULT_RECALL_PROFILE,
+    BotQuery,
+    CalendarV2Sandbox,
+    CronofySandbox,
+    FaultIn,
+    RecallSandbox,
+    create_recall_sandbox_app,
+    cronofy_sandbox_router,
+)
+from meetbridge.sandbox.recall.calendar_v2 import NewCalendar, SeedEventIn
 from meetbridge.settings import Settings
 from tests.conftest import Api, app_api
 from tests.service.conftest import gateway_on

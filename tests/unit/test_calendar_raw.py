@@ -12,8 +12,7 @@ from meetbridge.db.events import StoredEvent
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.recording_rules import Participant, evaluate
 from meetbridge.providers.recall.calendar_raw import RawFacts, raw_facts, stored_fields
-from meetbridge.sandbox.calendar_v2_models import Platform
-from meetbridge.sandbox.calendar_v2_raw import check_raw, render_raw
+from meetbridge.sandbox.recall.calendar_v2 import Platform, check_raw, render_raw
 
 START = datetime(2026, 5, 11, 16, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)

@@ -20,9 +20,15 @@ from meetbridge.providers.cronofy.push import (
     parse_cronofy_push,
     verify_cronofy_push,
 )
-from meetbridge.sandbox.cronofy_models import ChannelFilters, ChannelOut, Notification, NotificationBody
-from meetbridge.sandbox.cronofy_push import SIGNATURE_HEADER as SANDBOX_SIGNATURE_HEADER
-from meetbridge.sandbox.cronofy_push import PushDispatcher, sign_push
+from meetbridge.sandbox.cronofy import SIGNATURE_HEADER as SANDBOX_SIGNATURE_HEADER
+from meetbridge.sandbox.cronofy import (
+    ChannelFilters,
+    ChannelOut,
+    Notification,
+    NotificationBody,
+    PushDispatcher,
+    sign_push,
+)
 
 SECRET = "cronofy-client-secret-one"
 OTHER_SECRET = "cronofy-client-secret-two"

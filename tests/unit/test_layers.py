@@ -16,16 +16,19 @@ LAYERS: list[set[str]] = [
     {"serve"},  # `meetbridge serve`: the Litestar app under uvicorn, with or without the sandbox
     {"app"},  # the Litestar app: routes, plugins, exception handlers
     {"api"},  # thin controllers, request and response shapes
-    {"runtime"},  # the composition root (Gateway) and reload
+    {"runtime"},  # the composition root (Gateway), reload, the profiles `serve --sandbox` adds
     {"engine"},  # outbox, worker, reconcile, sync, linking, forwarding, switching
-    {"sandbox"},  # the stand-ins: never the gateway's engine, database or adapters
     {"db"},  # tables, repositories, the enqueue write; stores what providers return
     {"providers"},  # ports, registry, HTTP client, adapters
     {"config"},  # profiles, catalogue, secrets, sealing
     {"domain"},  # pure rules
     {"settings"},  # typed settings behind one cached getter
-    {"errors", "meetbridge"},  # the error tree; the package's face (its version)
+    # Side by side at the bottom, so none imports another: the error tree; the package's face (its
+    # version); the stand-ins, an independent check of the gateway, which import nothing of it.
+    {"errors", "meetbridge", "sandbox"},
 ]
+# What wires the stand-ins in: `meetbridge sandbox`, `serve --sandbox` and the profiles it adds.
+SANDBOX_USERS = {"cli", "serve", "runtime"}
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
 
@@ -123,6 +126,16 @@ def test_layers_import_downward_only() -> None:
         if unit_of(target) != unit_of(module) and RANK[unit_of(target)] <= RANK[unit_of(module)]
     )
     assert upward == []
+
+
+def test_only_the_wiring_imports_the_sandbox() -> None:
+    users = sorted(
+        f"{module} imports {target}"
+        for module, targets in import_graph().items()
+        for target in targets
+        if unit_of(target) == "sandbox" and unit_of(module) not in {*SANDBOX_USERS, "sandbox"}
+    )
+    assert users == []
 
 
 def test_no_import_cycles() -> None:

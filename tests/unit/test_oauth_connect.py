@@ -26,7 +26,7 @@ from meetbridge.providers.oauth_connect import (
     open_state,
     seal_state,
 )
-from meetbridge.sandbox.oauth_providers import DEFAULT_EMAIL, OAUTH_HANDLERS, OAuthStandIn
+from meetbridge.sandbox import DEFAULT_EMAIL, OAUTH_HANDLERS, OAuthStandIn
 
 KEY = "state-secret-key-for-tests"
 REDIRECT = "https://meetbridge.example/v1/connect/callback"

@@ -18,7 +18,11 @@ from meetbridge.runtime.reload import (
     signal_server,
     write_pid_file,
 )
-from meetbridge.sandbox.profiles import SANDBOX_BOT_PROFILE, SANDBOX_CALENDAR_PROFILE, sandbox_profiles
+from meetbridge.runtime.sandbox_profiles import (
+    SANDBOX_BOT_PROFILE,
+    SANDBOX_CALENDAR_PROFILE,
+    sandbox_profiles,
+)
 from meetbridge.serve import SandboxAdditions
 from meetbridge.settings import Settings, default_catalogue_dir
 from tests.conftest import TEST_ENV
