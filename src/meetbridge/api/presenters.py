@@ -24,11 +24,12 @@ from meetbridge.db.events import StoredEvent
 from meetbridge.db.switching import MigrationStep
 from meetbridge.domain.events import meeting_url_of, stored_time
 from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES
+from meetbridge.domain.times import utc_seconds
 from meetbridge.providers.base import DEDUPLICATION_KEY
 
 
 def wire_time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_seconds(value)
 
 
 def _time(event: StoredEvent, name: str, localized: bool) -> str | LocalizedTime:

@@ -13,8 +13,10 @@ parameters, redirect wrappers) to share a bot pass the normalised ``MeetingUrl.u
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
+
+from meetbridge.domain.times import utc_seconds
 
 __all__ = ["KEY_MAX", "UNKNOWN_DOMAIN", "Strategy", "deduplication_key", "email_domain"]
 
@@ -36,12 +38,6 @@ def email_domain(email: str | None) -> str | None:
     return domain
 
 
-def _utc_wire(moment: datetime) -> str:
-    # A naive time here can only come from our own code, and we store UTC everywhere.
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _capped(key: str) -> str:
     if len(key) <= KEY_MAX:
         return key
@@ -59,7 +55,7 @@ def deduplication_key(
     provider_event_id: str,
 ) -> str:
     """``all``: one bot per meeting; ``domain``: one per calendar email domain; ``none``: one per event."""
-    base = f"{_utc_wire(start_at)}-{meeting_url}"
+    base = f"{utc_seconds(start_at)}-{meeting_url}"
     if strategy == "all":
         key = base
     elif strategy == "domain":

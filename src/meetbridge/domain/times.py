@@ -10,6 +10,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_TZID = "Etc/UTC"
 
 
+def utc_seconds(moment: datetime) -> str:
+    """``2031-05-06T15:00:00Z``: the wire form of an instant, to the second. A naive time can only
+    come from meetbridge's own code, which stores UTC everywhere."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class TimeError(ValueError):
     """A time or zone that cannot be used; the message is a sentence for the API's 422."""
 

@@ -38,6 +38,7 @@ from urllib.parse import urlencode
 import httpx
 import msgspec
 
+from meetbridge.domain.times import utc_seconds
 from meetbridge.errors import (
     ProviderAuthExpired,
     ProviderAuthRevoked,
@@ -88,7 +89,7 @@ def utc_text(moment: datetime) -> str:
     """Cronofy's UTC time format. Seconds are truncated, so ``last_modified`` only ever widens."""
     if moment.tzinfo is None:
         raise ValueError("Cronofy times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_seconds(moment)
 
 
 def _flag(value: bool) -> str:

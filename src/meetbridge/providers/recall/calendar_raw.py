@@ -22,14 +22,14 @@ Choices:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from meetbridge.domain.meeting_urls import MeetingPlatform, parse_meeting_url
 from meetbridge.domain.recording_rules import Participant
-from meetbridge.domain.times import DEFAULT_TZID
+from meetbridge.domain.times import DEFAULT_TZID, utc_seconds
 
 __all__ = ["RawFacts", "raw_facts", "stored_fields"]
 
@@ -253,12 +253,6 @@ def raw_facts(platform: str, raw: Mapping[str, Any], owner_email: str | None) ->
 # --- Cronofy-shaped stored fields --------------------------------------------------------------------
 
 
-def _wire(moment: datetime) -> str:
-    # Recall's times are aware; a naive one can only be UTC from our own code.
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _conferencing(meeting_url: str) -> dict[str, Any]:
     parsed = parse_meeting_url(meeting_url)
     conferencing: dict[str, Any] = {"join_url": meeting_url}
@@ -279,8 +273,8 @@ def stored_fields(
     fields: dict[str, Any] = {
         "summary": facts.summary,
         "description": facts.description,
-        "start": _wire(start_at),
-        "end": _wire(end_at),
+        "start": utc_seconds(start_at),
+        "end": utc_seconds(end_at),
         "tzid": DEFAULT_TZID,
         "attendees": [
             {"email": p.email, "display_name": p.display_name, "status": p.status} for p in facts.attendees

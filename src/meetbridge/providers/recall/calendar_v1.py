@@ -22,6 +22,7 @@ from meetbridge.config.profiles import Profile
 from meetbridge.domain.bot_plan import ENDED, NO_MEETING_URL, Refusal
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.domain.recording_rules import PROVIDER_PREFERENCES, Participant, RuleDecision
+from meetbridge.domain.times import utc_seconds
 from meetbridge.errors import InvalidRequest, ProviderNotFound, ProviderUnavailable
 from meetbridge.providers.base import (
     POLL_WINDOW,
@@ -70,18 +71,14 @@ def invite_url(meeting: CalendarMeeting) -> str | None:
     return None
 
 
-def _wire(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def provider_event(meeting: CalendarMeeting) -> ProviderEvent:
     url = invite_url(meeting)
     attendees = [a for a in meeting.attendees if a.email]
     fields: dict[str, Any] = {
         "summary": meeting.title or "",
         "description": "",
-        "start": _wire(meeting.start_time),
-        "end": _wire(meeting.end_time),
+        "start": utc_seconds(meeting.start_time),
+        "end": utc_seconds(meeting.end_time),
         "tzid": "Etc/UTC",
         "attendees": [
             {"email": a.email, "display_name": a.name, "status": STATUSES.get(a.status or "", "needs_action")}
