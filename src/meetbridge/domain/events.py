@@ -90,7 +90,8 @@ def meeting_url_of(fields: dict[str, Any]) -> str | None:
 
 
 def stored_time(fields: dict[str, Any], field: str) -> EventTime:
-    return parse_event_time(fields[field], fields.get(f"{field}_tzid") or DEFAULT_TZID)
+    # Unbounded: a row stored before the range was enforced must still read.
+    return parse_event_time(fields[field], fields.get(f"{field}_tzid") or DEFAULT_TZID, bounded=False)
 
 
 def _merge_attendees(stored: list[dict[str, Any]], change: dict[str, Any]) -> list[dict[str, Any]]:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TZID = "Etc/UTC"
+# The times meetbridge stores and answers: every zone's local time of them is a valid datetime, and
+# no calendar a person uses holds meetings outside them.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2200, 12, 31)
+_RANGE = f"times must fall between {EARLIEST.isoformat()} and {LATEST.isoformat()} (UTC)"
+_FIRST = datetime.combine(EARLIEST, time(), tzinfo=UTC)
+_AFTER_LAST = datetime.combine(LATEST + timedelta(days=1), time(), tzinfo=UTC)
 
 
 def utc_seconds(moment: datetime) -> str:
@@ -27,7 +34,8 @@ def zone(tzid: str) -> ZoneInfo:
         raise TimeError(f"unknown time zone {tzid!r}; use an IANA zone such as Europe/Berlin")
     try:
         return ZoneInfo(tzid)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name that is a folder of the zone database ("America") or unreadable.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise TimeError(f"unknown time zone {tzid!r}; use an IANA zone such as Europe/Berlin") from None
 
 
@@ -55,27 +63,42 @@ class EventTime:
 
     def localized(self) -> dict[str, str]:
         if isinstance(self.value, datetime):
-            local = self.value.astimezone(zone(self.tzid)).replace(microsecond=0)
+            try:
+                local = self.value.astimezone(zone(self.tzid)).replace(microsecond=0)
+            except (OverflowError, TimeError):  # stored before the range was enforced: show UTC
+                return {"time": self.value.replace(microsecond=0).isoformat(), "tzid": DEFAULT_TZID}
             return {"time": local.isoformat(), "tzid": self.tzid}
         return {"date": self.value.isoformat(), "tzid": self.tzid}
 
 
-def parse_event_time(raw: str, tzid: str) -> EventTime:
-    """Parse ``YYYY-MM-DD`` or an ISO 8601 time; a time without offset is local to ``tzid``."""
+def parse_event_time(raw: str, tzid: str, *, bounded: bool = True) -> EventTime:
+    """Parse ``YYYY-MM-DD`` or an ISO 8601 time; a time without offset is local to ``tzid``.
+
+    ``bounded``: refuse times outside EARLIEST..LATEST (False only to read back what is stored).
+    """
     text = raw.strip()
     tz = zone(tzid)
     if len(text) == 10:
         try:
-            return EventTime(date.fromisoformat(text), tzid)
+            day = date.fromisoformat(text)
         except ValueError:
             raise TimeError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+        if bounded and not EARLIEST <= day <= LATEST:
+            raise TimeError(f"{raw!r} is out of range: {_RANGE}")
+        return EventTime(day, tzid)
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         raise TimeError(f"{raw!r} is not a time (YYYY-MM-DDTHH:MM:SSZ) or a date (YYYY-MM-DD)") from None
+    # The local date first: zone arithmetic overflows at the ends of datetime's range.
+    if bounded and not EARLIEST - timedelta(days=1) <= parsed.date() <= LATEST + timedelta(days=1):
+        raise TimeError(f"{raw!r} is out of range: {_RANGE}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return EventTime(parsed.astimezone(UTC), tzid)
+    instant = parsed.astimezone(UTC)
+    if bounded and not _FIRST <= instant < _AFTER_LAST:
+        raise TimeError(f"{raw!r} is out of range: {_RANGE}")
+    return EventTime(instant, tzid)
 
 
 def parse_window_date(raw: str, tzid: str) -> datetime:
