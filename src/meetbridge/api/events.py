@@ -27,7 +27,7 @@ from meetbridge.api.schemas import (
 )
 from meetbridge.db.events import EventQuery
 from meetbridge.domain.extensions import NO_PROFILE, DesiredExtension
-from meetbridge.domain.times import DEFAULT_TZID, TimeError, parse_window_date, zone
+from meetbridge.domain.times import DEFAULT_TZID, EARLIEST, LATEST, TimeError, parse_window_date, zone
 from meetbridge.errors import InvalidRequest, NotFound
 from meetbridge.runtime.gateway import Gateway
 
@@ -51,21 +51,34 @@ class ReadParams(msgspec.Struct, frozen=True, kw_only=True):
     calendar_ids: tuple[str, ...] = ()
     page: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1
     after_start: str | None = None  # keyset cursor: the last event of the previous page
-    after_pk: int | None = None
+    after_pk: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 def _encode_page(params: ReadParams) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(params)).decode().rstrip("=")
 
 
+def _cursor_is_ours(params: ReadParams) -> bool:
+    """Both halves or none, and a start an event can have (aware, in the stored range)."""
+    if (params.after_start is None) != (params.after_pk is None):
+        return False
+    if params.after_start is None:
+        return True
+    after = datetime.fromisoformat(params.after_start)
+    return after.tzinfo is not None and EARLIEST.year - 1 <= after.year <= LATEST.year + 1
+
+
 def _decode_page(token: str) -> ReadParams:
+    # Tokens are not signed: what one says is checked as strictly as the query it came from, and it
+    # is scoped to the caller's own calendars like any query.
+    unknown = NotFound("unknown page; start again from GET /v1/events")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         params = msgspec.json.decode(raw, type=ReadParams)
-        if params.after_start is not None:
-            datetime.fromisoformat(params.after_start)
+        if not _cursor_is_ours(params):
+            raise unknown
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise NotFound("unknown page; start again from GET /v1/events") from None
+        raise unknown from None
     return params
 
 
