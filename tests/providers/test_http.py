@@ -92,6 +92,26 @@ async def test_a_status_outside_ok_raises_even_if_it_is_a_2xx(make_http: Callabl
 # --- status mapping --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param("inf", None, id="inf"),
+        pytest.param("nan", None, id="nan"),
+        pytest.param("-5", None, id="negative-seconds-mean-nothing"),
+        pytest.param("1e12", 3600.0, id="years-capped-at-an-hour"),
+        pytest.param("Wed, 21 Oct 2099 07:28:00 GMT", 3600.0, id="a-far-date-capped"),
+        pytest.param("soon", None, id="unreadable"),
+    ],
+)
+async def test_a_retry_after_that_would_park_a_job_is_capped_or_ignored(
+    make_http: Callable[..., ProviderHttp], header: str, expected: float | None
+) -> None:
+    http = make_http(answer(429, {"detail": "Throttled."}, **{"Retry-After": header}))
+    with pytest.raises(ProviderUnavailable) as info:
+        await http.request("bot", "GET", PATH)
+    assert info.value.retry_after == expected
+
+
 @pytest.mark.parametrize("status", [409, 429, 500, 502, 503, 504, 507])
 async def test_transient_statuses_are_unavailable_with_retry_after_seconds(
     make_http: Callable[..., ProviderHttp], status: int
@@ -128,7 +148,6 @@ async def test_retry_after_as_an_http_date_becomes_seconds_from_now(
     ("header", "expected"),
     [
         pytest.param(email.utils.formatdate(time.time() - 3600, usegmt=True), 0.0, id="date-in-the-past"),
-        pytest.param("-5", 0.0, id="negative-seconds"),
         pytest.param("1.5", 1.5, id="fractional-seconds"),
     ],
 )

@@ -116,9 +116,10 @@ async def test_ten_enqueues_coalesce_into_one_due_row_with_generation_ten(db: Ga
     }
 
 
-async def test_an_enqueue_makes_a_retried_job_due_now_and_forgets_its_failures(
+async def test_an_enqueue_makes_a_retried_job_due_now_and_keeps_its_failures(
     db: Gateway, clock: Clock
 ) -> None:
+    # Kept so that a failing job enqueued again and again (each push, each upsert) still ends.
     [pk] = await new_events(db, 1)
     store = JobStore(db.database)
     await put(db.database, pk, clock.now)
@@ -126,8 +127,8 @@ async def test_an_enqueue_makes_a_retried_job_due_now_and_forgets_its_failures(
     await store.retry("a", job, delay=600, error="boom")
     await put(db.database, pk, clock.now)
     row = (await rows(db.database))[pk]
-    assert (row["run_at"], row["attempts"], row["last_error"], row["generation"]) == (clock.now, 0, None, 2)
-    assert await store.claim("a", 10) == [ClaimedJob("event", pk, 2, 0)]
+    assert (row["run_at"], row["attempts"], row["last_error"], row["generation"]) == (clock.now, 1, "boom", 2)
+    assert await store.claim("a", 10) == [ClaimedJob("event", pk, 2, 1)]
 
 
 async def test_claim_leases_the_job_so_another_owner_gets_nothing(db: Gateway, clock: Clock) -> None:
@@ -269,8 +270,9 @@ async def test_retry_after_a_new_enqueue_leaves_the_job_due_now(db: Gateway, clo
 
     await store.retry("a", job, delay=300, error="timeout")
     row = (await rows(db.database))[pk]
-    assert (row["run_at"], row["attempts"], row["last_error"], row["lease_owner"]) == (T0, 0, None, None)
-    assert await store.claim("b", 10) == [ClaimedJob("event", pk, 2, 0)]
+    # Due now for the newer change, and the failed attempt counted all the same.
+    assert (row["run_at"], row["attempts"], row["last_error"], row["lease_owner"]) == (T0, 1, "timeout", None)
+    assert await store.claim("b", 10) == [ClaimedJob("event", pk, 2, 1)]
 
 
 async def test_next_due_is_the_earliest_run_at_or_live_lease_expiry(db: Gateway, clock: Clock) -> None:

@@ -41,6 +41,10 @@ def test_backoff_with_real_jitter_stays_within_half_the_ceiling_and_the_ceiling(
         pytest.param(1.0, 8.0, id="backoff-above-retry-after-wins"),
         pytest.param(0.0, 8.0, id="zero-retry-after"),
         pytest.param(None, 8.0, id="no-retry-after"),
+        # An adapter's own value is capped like a header, and a non-finite one ignored.
+        pytest.param(10.0**12, 3600.0, id="years-capped-at-an-hour"),
+        pytest.param(float("inf"), 8.0, id="inf-ignored"),
+        pytest.param(float("nan"), 8.0, id="nan-ignored"),
     ],
 )
 def test_retry_after_is_a_floor_under_the_backoff(retry_after: float | None, expected: float) -> None:

@@ -25,7 +25,9 @@ async def enqueue_job(connection: AsyncConnection, kind: str, subject: int, now:
     await connection.execute(
         statement.on_conflict_do_update(
             index_elements=[jobs.c.kind, jobs.c.subject],
-            set_={"run_at": now, "generation": jobs.c.generation + 1, "attempts": 0, "last_error": None},
+            # The attempts are kept: a failing job that is enqueued again (each push, each upsert)
+            # still spends its one budget and ends, instead of retrying forever.
+            set_={"run_at": now, "generation": jobs.c.generation + 1},
         )
     )
 

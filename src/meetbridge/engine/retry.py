@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -9,6 +10,7 @@ import msgspec
 
 from meetbridge.config.catalogue import RetryBudget
 from meetbridge.errors import ProviderAuthExpired, ProviderNotFound, ProviderRejected, ProviderUnavailable
+from meetbridge.providers.http import MAX_RETRY_AFTER
 
 
 class Retry(msgspec.Struct, frozen=True):
@@ -47,7 +49,9 @@ class RetryStrategy:
             return GiveUp(f"gave up after {attempts + 1} attempts: {error}")
         delay = self.backoff(attempts)
         if isinstance(error, ProviderUnavailable) and error.retry_after is not None:
-            delay = max(delay, error.retry_after)
+            asked = error.retry_after
+            if math.isfinite(asked):  # an adapter's own value; the HTTP layer already caps headers
+                delay = max(delay, min(asked, MAX_RETRY_AFTER))
         # Transient provider and storage errors retry; so does an unexpected error (a bug, or a
         # cause we did not foresee): the budget still ends it, and the event shows the message.
         return Retry(delay)

@@ -91,18 +91,17 @@ class JobStore:
             return False
 
     async def retry(self, owner: str, job: ClaimedJob, *, delay: float, error: str) -> None:
-        """Run again after ``delay`` seconds, unless a newer enqueue already made it due now."""
+        """Count the failed attempt and run again after ``delay`` seconds, unless a newer enqueue
+        already made it due now (the attempt counts all the same)."""
         async with self.database.write() as connection:
+            mine = sa.and_(_is(job.kind, job.subject), jobs.c.lease_owner == owner)
+            await connection.execute(
+                jobs.update().where(mine).values(attempts=jobs.c.attempts + 1, last_error=error)
+            )
             await connection.execute(
                 jobs.update()
-                .where(
-                    _is(job.kind, job.subject),
-                    jobs.c.lease_owner == owner,
-                    jobs.c.generation == job.generation,
-                )
-                .values(
-                    run_at=utcnow() + timedelta(seconds=delay), attempts=job.attempts + 1, last_error=error
-                )
+                .where(mine, jobs.c.generation == job.generation)
+                .values(run_at=utcnow() + timedelta(seconds=delay))
             )
             await self._release(connection, owner, job)
 

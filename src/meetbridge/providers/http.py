@@ -12,8 +12,8 @@ a key unused for that long has long since drained its pacer anyway.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,17 +44,27 @@ def pacer(per_minute: int) -> AsyncLimiter:
     return AsyncLimiter(burst, 60.0 * burst / rate)
 
 
+# A provider asking for more is taken as asking for this: a job is never parked for days by one header.
+MAX_RETRY_AFTER = 3600.0
+
+
 def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the provider asks us to wait (capped at MAX_RETRY_AFTER); None when it says nothing
+    usable (absent, unreadable, negative, not finite), so our own backoff decides."""
     value = response.headers.get("retry-after")
     if not value:
         return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
     try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (ValueError, TypeError):
-        return None  # unreadable: our own backoff decides
-    return max(0.0, parsed.timestamp() - time.time())
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (ValueError, TypeError, OverflowError):
+            return None
+        seconds = max(0.0, seconds)  # a date already past: retry now
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def _describe(response: httpx.Response) -> tuple[str, str | None]:
