@@ -222,10 +222,12 @@ class ProfileCalls:
             return waiting(ExtensionStatus.FAILED, message)
         if link.status == "disconnected":
             detail = f" ({link.status_detail})" if link.status_detail else ""
+            shape = self.registry.link_requests().get(profile.adapter)
+            fields = " and ".join(shape.reconnect_fields) if shape else ""
+            how = f"with a new {fields} (PUT /v1/calendars/{event.calendar_id}/links/{profile_id})"
             message = (
                 f"the linked calendar {link.provider_calendar_id} is disconnected at the provider{detail}; "
-                "link it again with new credentials (PUT "
-                f"/v1/calendars/{event.calendar_id}/links/{profile_id}, or the connect flow)"
+                f"link it again {how + ' or ' if fields else 'through '}the connect flow"
             )
             return waiting(ExtensionStatus.FAILED, message)
         target = await find_target(self.database, event.pk, link)

@@ -61,6 +61,8 @@ class LinkRequest(Protocol):
     forbidden)."""
 
     __struct_fields__: ClassVar[tuple[str, ...]]
+    # The fields that give a disconnected link new credentials, for the message that says how.
+    reconnect_fields: ClassVar[tuple[str, ...]]
 
     def ask(self) -> LinkAsk:
         """The request in the engine's terms; InvalidRequest naming the field for a shape it refuses."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -19,6 +19,7 @@ class CronofyLinkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     access_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | UnsetType = UNSET
     refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | UnsetType = UNSET
     expires_in: Annotated[int, msgspec.Meta(ge=0, le=31_536_000)] | UnsetType = UNSET  # seconds
+    reconnect_fields: ClassVar[tuple[str, ...]] = ("access_token", "refresh_token")
 
     def __repr__(self) -> str:  # the tokens must not reach a log
         return f"CronofyLinkRequest(cronofy_calendar_id={given(self.cronofy_calendar_id)!r})"

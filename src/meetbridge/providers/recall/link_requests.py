@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -29,6 +29,7 @@ class CalendarV2LinkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=
     oauth_email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)] | UnsetType = UNSET
     record: RecordRule | UnsetType = UNSET  # default "none": bots only where the app asks
     series: Annotated[list[Uid], msgspec.Meta(max_length=1000)] | UnsetType = UNSET
+    reconnect_fields: ClassVar[tuple[str, ...]] = ("oauth_refresh_token",)
 
     def ask(self) -> CalendarAsk:
         calendar_id, platform = given(self.recall_calendar_id), given(self.platform)
@@ -70,6 +71,7 @@ class CalendarV1LinkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=
 
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | UnsetType = UNSET
     preferences: PresetPreferences | UnsetType = UNSET
+    reconnect_fields: ClassVar[tuple[str, ...]] = ()  # Recall runs the consent: the connect flow
 
     def ask(self) -> PresetAsk:
         preferences = given(self.preferences)
