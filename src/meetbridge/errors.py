@@ -6,6 +6,7 @@
      ├── ConfigError              the configuration cannot be used (one problem per line)
      ├── RequestError             the caller asked for something we refuse; rendered by api/errors.py
      │    ├── InvalidRequest      422, Cronofy-shaped {"errors": {field: [{key, description}]}}
+     │    │    └── Taken          409, same shape: a provider object another application linked
      │    ├── NotAuthenticated    401
      │    │    └── WebhookRejected   an inbound delivery is unsigned, forged or stale
      │    ├── NotFound            404
@@ -60,6 +61,14 @@ class InvalidRequest(RequestError):
     @classmethod
     def single(cls, field: str, kind: str, description: str) -> InvalidRequest:
         return cls({field: [(f"errors.{kind}", description)]})
+
+
+class Taken(InvalidRequest):
+    """The provider object named by the field is linked by another application: it stays theirs, and
+    the answer says nothing about them."""
+
+    status_code = 409
+    code = "taken"
 
 
 class NotAuthenticated(RequestError):

@@ -29,16 +29,23 @@ REFRESH_TOKEN = "refresh-token-that-must-never-be-shown"
 
 
 @pytest.fixture
-async def links(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+async def recall() -> AsyncIterator[RecallSandbox]:
+    sandbox = RecallSandbox(api_keys={SANDBOX_KEY})
+    yield sandbox
+    await sandbox.aclose()
+
+
+@pytest.fixture
+async def links(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, recall: RecallSandbox
+) -> AsyncIterator[Api]:
     monkeypatch.setenv("LINKS_RECALL_KEY", SANDBOX_KEY)
     monkeypatch.setenv("LINKS_GOOGLE_ID", "google-id")
     monkeypatch.setenv("LINKS_GOOGLE_SECRET", "google-secret")
-    sandbox = RecallSandbox(api_keys={SANDBOX_KEY})
-    app = create_recall_sandbox_app(sandbox)
+    app = create_recall_sandbox_app(recall)
     gateway = gateway_on(settings, tmp_path / "links.toml", PROFILES_TOML + V2_PROFILE, app)
     async with app_api(gateway, "links") as api:
         yield api
-    await sandbox.aclose()
 
 
 async def put_link(api: Api, calendar_id: str, profile_id: str, body: object) -> httpx.Response:
@@ -192,3 +199,36 @@ async def test_a_linked_calendar_is_not_silently_moved_to_another_recall_calenda
     assert field_errors(other_platform) == {"platform": ["errors.conflict"]}
     kept = await links.client.get(f"/v1/calendars/{calendar_id}/links/cal", headers=links.auth)
     assert kept.json()["link"]["recall_calendar_id"] == first.json()["link"]["recall_calendar_id"]
+
+
+async def test_another_application_cannot_link_a_recall_calendar_already_linked(
+    links: Api, other_links: Api, recall: RecallSandbox
+) -> None:
+    owner_calendar = await links.calendar()
+    made = await put_link(
+        links, owner_calendar, "cal", {"platform": "google_calendar", "oauth_refresh_token": REFRESH_TOKEN}
+    )
+    assert made.status_code == 201, made.text
+    recall_calendar_id = made.json()["link"]["recall_calendar_id"]
+    before = len(recall.calls.entries())
+    intruder_calendar = await other_links.calendar()
+
+    taken = await put_link(
+        other_links, intruder_calendar, "cal", {"recall_calendar_id": recall_calendar_id, "record": "all"}
+    )
+
+    assert taken.status_code == 409, taken.text
+    [error] = taken.json()["errors"]["recall_calendar_id"]
+    assert error["key"] == "errors.taken"
+    assert owner_calendar not in taken.text
+    assert len(recall.calls.entries()) == before  # refused before asking Recall anything
+    intruder_link = f"/v1/calendars/{intruder_calendar}/links/cal"
+    assert (await other_links.client.get(intruder_link, headers=other_links.auth)).status_code == 404
+    kept = await links.client.get(f"/v1/calendars/{owner_calendar}/links/cal", headers=links.auth)
+    assert kept.json()["link"] == made.json()["link"]
+
+    # The owner can still link a second calendar of its own to it.
+    second = await put_link(
+        links, await links.calendar("Second"), "cal", {"recall_calendar_id": recall_calendar_id}
+    )
+    assert second.status_code == 201, second.text

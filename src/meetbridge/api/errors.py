@@ -21,8 +21,10 @@ log = logging.getLogger("meetbridge.api")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
-def _validation_response(errors: dict[str, list[FieldError]]) -> Response[ValidationErrors]:
-    return Response(ValidationErrors(errors=errors), status_code=422)
+def _validation_response(
+    errors: dict[str, list[FieldError]], status_code: int = 422
+) -> Response[ValidationErrors]:
+    return Response(ValidationErrors(errors=errors), status_code=status_code)
 
 
 def _field_of(key: str | None, message: str) -> tuple[str, str]:
@@ -51,7 +53,8 @@ def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 def handle_invalid(_: Request[Any, Any, Any], exc: InvalidRequest) -> Response[ValidationErrors]:
     return _validation_response(
-        {field: [FieldError(key=k, description=d) for k, d in items] for field, items in exc.errors.items()}
+        {field: [FieldError(key=k, description=d) for k, d in items] for field, items in exc.errors.items()},
+        exc.status_code,
     )
 
 

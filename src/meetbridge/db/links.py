@@ -112,6 +112,19 @@ class LinkRepository:
             )
             return [link_from_row(row) for row in rows]
 
+    async def applications_linking(self, profile_ids: Sequence[str], provider_calendar_id: str) -> set[str]:
+        """The applications whose calendars link ``provider_calendar_id`` under any of the profiles."""
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                sa.select(calendars.c.application_id)
+                .join(calendar_links, calendar_links.c.calendar_id == calendars.c.id)
+                .where(
+                    calendar_links.c.profile_id.in_(profile_ids),
+                    calendar_links.c.provider_calendar_id == provider_calendar_id,
+                )
+            )
+            return {row.application_id for row in rows}
+
     async def on_channel(self, profile_id: str, channel_id: str) -> list[Link]:
         async with self.database.read() as connection:
             rows = await connection.execute(

@@ -20,6 +20,7 @@ from meetbridge.errors import (
     ProviderAuthExpired,
     ProviderNotFound,
     ProviderUnavailable,
+    Taken,
     UpstreamUnavailable,
 )
 from meetbridge.providers.base import (
@@ -71,11 +72,12 @@ async def link_calendar(
             gateway, profile, forwarder, calendar_id, existing, ask, base_url=base_url
         )
     if isinstance(ask, PresetAsk) and preset is not None:
-        return await _link_preset_user(gateway, profile, preset, calendar_id, existing, ask)
+        return await _link_preset_user(gateway, application_id, profile, preset, calendar_id, existing, ask)
     if not isinstance(ask, CalendarAsk) or forwarder is not None or preset is not None:
         raise TypeError(f"{profile.adapter} declares a link request the engine cannot act on: {ask!r}")
     calendar: ProviderCalendar
     if ask.provider_calendar_id is not None:
+        await _refuse_taken(gateway, application_id, profile, ask.provider_calendar_id, ask.calendar_field)
         if existing is not None and existing.provider_calendar_id != ask.provider_calendar_id:
             raise InvalidRequest.single(
                 ask.calendar_field,
@@ -108,6 +110,19 @@ async def link_calendar(
     return await gateway.links.save(calendar_id, profile_id, calendar, rules, adapter=profile.adapter)
 
 
+async def _refuse_taken(
+    gateway: Services, application_id: str, profile: Profile, provider_calendar_id: str, field: str
+) -> None:
+    """A provider calendar (or calendar user) belongs to the application that linked it first on its
+    provider account: another's link would read its events, change its rules or delete it at the
+    provider. Checked before any provider call; the refusal names no owner."""
+    owners = await gateway.links.applications_linking(
+        same_account(gateway, profile.profile_id), provider_calendar_id
+    )
+    if owners - {application_id}:
+        raise Taken({field: [("errors.taken", f"this {field} cannot be linked by this application")]})
+
+
 def serving(gateway: Services, links: list[Link]) -> list[Link]:
     """The links still made for their profile's mechanism."""
     profiles = gateway.config.profiles
@@ -125,6 +140,7 @@ async def _account_links(gateway: Services, profile_id: str, provider_calendar_i
 
 async def _link_preset_user(
     gateway: Services,
+    application_id: str,
     profile: Profile,
     linker: PresetLinker,
     calendar_id: str,
@@ -133,6 +149,8 @@ async def _link_preset_user(
 ) -> tuple[Link, bool]:
     """Calendar V1: the calendar is one Recall calendar user, whose id must never change or repeat."""
     field, user_id = ask.user_field, ask.user_id
+    if user_id is not None:
+        await _refuse_taken(gateway, application_id, profile, user_id, field)
     if user_id is None:
         if existing is None:
             raise InvalidRequest.single(field, "required", f"give the calendar user's {field} to link")
