@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +15,8 @@ import sqlalchemy as sa
 
 from meetbridge.db.tables import events
 from meetbridge.engine.reconcile import Reconciler
-from meetbridge.sandbox import RecallSandbox, create_recall_sandbox_app
+from meetbridge.providers.recall.webhooks import sign_recall_webhook
+from meetbridge.sandbox import FaultIn, RecallSandbox, create_recall_sandbox_app
 from meetbridge.settings import Settings
 from tests.conftest import PROFILES_TOML, Api, app_api
 from tests.service.conftest import gateway_on
@@ -24,7 +29,9 @@ base_url = "http://recall.sandbox"
 api_key = "env:LINKS_RECALL_KEY"
 google_client_id = "env:LINKS_GOOGLE_ID"
 google_client_secret = "env:LINKS_GOOGLE_SECRET"
+webhook_secret = "env:LINKS_WEBHOOK_SECRET"
 """
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"links-webhook-secret").decode()
 REFRESH_TOKEN = "refresh-token-that-must-never-be-shown"
 
 
@@ -36,14 +43,19 @@ async def recall() -> AsyncIterator[RecallSandbox]:
 
 
 @pytest.fixture
+def recall_app(recall: RecallSandbox) -> Any:
+    return create_recall_sandbox_app(recall)
+
+
+@pytest.fixture
 async def links(
-    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, recall: RecallSandbox
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, recall_app: Any
 ) -> AsyncIterator[Api]:
     monkeypatch.setenv("LINKS_RECALL_KEY", SANDBOX_KEY)
     monkeypatch.setenv("LINKS_GOOGLE_ID", "google-id")
     monkeypatch.setenv("LINKS_GOOGLE_SECRET", "google-secret")
-    app = create_recall_sandbox_app(recall)
-    gateway = gateway_on(settings, tmp_path / "links.toml", PROFILES_TOML + V2_PROFILE, app)
+    monkeypatch.setenv("LINKS_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    gateway = gateway_on(settings, tmp_path / "links.toml", PROFILES_TOML + V2_PROFILE, recall_app)
     async with app_api(gateway, "links") as api:
         yield api
 
@@ -232,3 +244,66 @@ async def test_another_application_cannot_link_a_recall_calendar_already_linked(
         links, await links.calendar("Second"), "cal", {"recall_calendar_id": recall_calendar_id}
     )
     assert second.status_code == 201, second.text
+
+
+def recall_delivery(
+    recall_calendar_id: str, msg_id: str, *, family: str = "svix"
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"event": "calendar.update", "data": {"calendar_id": recall_calendar_id}}).encode()
+    stamp = int(time.time())
+    signature = sign_recall_webhook(WEBHOOK_SECRET, msg_id, stamp, body)
+    return body, {f"{family}-id": msg_id, f"{family}-timestamp": str(stamp), f"{family}-signature": signature}
+
+
+async def test_a_webhook_answered_503_is_handled_when_recall_retries_it(
+    links: Api, recall: RecallSandbox, recall_app: Any
+) -> None:
+    calendar_id = await links.calendar()
+    made = await put_link(
+        links, calendar_id, "cal", {"platform": "google_calendar", "oauth_refresh_token": "t"}
+    )
+    recall_calendar_id = made.json()["link"]["recall_calendar_id"]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=recall_app), base_url="http://recall"
+    ) as admin:
+        changed = await admin.post(
+            f"/_sandbox/calendars/{recall_calendar_id}/status", json={"status": "disconnected"}
+        )
+        assert changed.status_code == 200, changed.text  # Recall's side changed
+    body, headers = recall_delivery(recall_calendar_id, "msg_retried")
+    recall.faults.add(FaultIn(status=503, count=1))  # Recall cannot answer the status read just now
+
+    first = await links.client.post("/v1/webhooks/recall/cal", content=body, headers=headers)
+    assert first.status_code == 503, first.text
+    link_path = f"/v1/calendars/{calendar_id}/links/cal"
+    unchanged = (await links.client.get(link_path, headers=links.auth)).json()["link"]
+    assert unchanged == made.json()["link"]
+
+    retried = await links.client.post("/v1/webhooks/recall/cal", content=body, headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] != "duplicate ignored"
+    assert (await links.client.get(link_path, headers=links.auth)).json()["link"]["status"] == "disconnected"
+    again = await links.client.post("/v1/webhooks/recall/cal", content=body, headers=headers)
+    assert again.json()["status"] == "duplicate ignored"
+
+
+async def test_a_replayed_delivery_with_a_made_up_webhook_id_is_still_a_duplicate(
+    links: Api, recall: RecallSandbox
+) -> None:
+    calendar_id = await links.calendar()
+    made = await put_link(
+        links, calendar_id, "cal", {"platform": "google_calendar", "oauth_refresh_token": "t"}
+    )
+    body, headers = recall_delivery(made.json()["link"]["recall_calendar_id"], "msg_captured")
+    assert (
+        await links.client.post("/v1/webhooks/recall/cal", content=body, headers=headers)
+    ).status_code == 200
+    reads = len(recall.calls.entries())
+
+    replayed = await links.client.post(
+        "/v1/webhooks/recall/cal", content=body, headers={**headers, "webhook-id": "msg_made_up"}
+    )
+
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["status"] == "duplicate ignored"
+    assert len(recall.calls.entries()) == reads  # nothing was read or done again

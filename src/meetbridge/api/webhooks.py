@@ -22,19 +22,31 @@ _SEEN_SECONDS = 600.0
 
 
 class SeenMessages:
-    """Webhook ids handled recently: a redelivery of the same id changes nothing twice."""
+    """Webhook ids handled recently: a redelivery of the same id changes nothing twice.
+
+    An id counts as handled only once its effect is applied: a delivery answered with an error (a
+    503 asks the provider to retry) is handled again when the provider retries it. While one is
+    being handled, the same id arriving again is answered as a duplicate.
+    """
 
     def __init__(self) -> None:
         self._seen: OrderedDict[str, float] = OrderedDict()
+        self._in_flight: set[str] = set()
 
-    def first_time(self, key: str) -> bool:
+    def start(self, key: str) -> bool:
+        """True if ``key`` is neither handled nor being handled; it is then being handled."""
         now = time.monotonic()
         while self._seen and next(iter(self._seen.values())) < now - _SEEN_SECONDS:
             self._seen.popitem(last=False)
-        if key in self._seen:
+        if key in self._seen or key in self._in_flight:
             return False
-        self._seen[key] = now
+        self._in_flight.add(key)
         return True
+
+    def finish(self, key: str, *, handled: bool) -> None:
+        self._in_flight.discard(key)
+        if handled:
+            self._seen[key] = time.monotonic()
 
 
 class WebhooksController(Controller):
@@ -65,7 +77,16 @@ class WebhooksController(Controller):
         if profile is None or receiver is None or receiver.webhook_path != webhook_path:
             raise NotFound(f"profile {profile_id} does not receive {webhook_path} webhooks")
         received = receiver.receive_webhook(request.headers, await request.body())
+        if received.message_id is None:
+            return Health(status=await apply_webhook(gateway, profile, received.action))
         seen: SeenMessages = request.app.state.seen_webhooks
-        if received.message_id is not None and not seen.first_time(f"{profile_id}:{received.message_id}"):
+        key = f"{profile_id}:{received.message_id}"
+        if not seen.start(key):
             return Health(status="duplicate ignored")
-        return Health(status=await apply_webhook(gateway, profile, received.action))
+        handled = False
+        try:
+            status = await apply_webhook(gateway, profile, received.action)
+            handled = True
+        finally:
+            seen.finish(key, handled=handled)
+        return Health(status=status)

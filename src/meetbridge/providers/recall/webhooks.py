@@ -118,8 +118,9 @@ def _verify_family(
 
 def verify_recall_webhook(
     secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None
-) -> None:
-    """Raise :class:`WebhookVerificationError` unless ``body`` is signed with ``secret`` and fresh.
+) -> str:
+    """The message id the signature covers; :class:`WebhookVerificationError` unless ``body`` is
+    signed with ``secret`` and fresh.
 
     Accepts ``webhook-*`` and legacy ``svix-*`` headers (any case). If both families are complete,
     either may verify: during Recall's migration they may be signed with different secrets, and the
@@ -148,7 +149,7 @@ def verify_recall_webhook(
         except WebhookVerificationError as exc:
             failures.append(f"{family}-*: {exc}" if len(complete) > 1 else str(exc))
         else:
-            return
+            return msg_id
     raise WebhookVerificationError("; ".join(failures))
 
 
@@ -326,14 +327,15 @@ def receive_recall_webhook(
     if secret is None:
         raise NotFound(f"profile {profile_id} does not receive Recall webhooks (no webhook_secret)")
     try:
-        verify_recall_webhook(secret.reveal(), headers, body)
+        # The signed id, not whichever id header is present: a captured delivery replayed with an
+        # extra, made-up webhook-id must still be the same message.
+        message_id = verify_recall_webhook(secret.reveal(), headers, body)
     except WebhookVerificationError as exc:
         raise WebhookRejected(f"webhook rejected: {exc}") from None
     try:
         event = parse_recall_webhook(body)
     except WebhookPayloadError as exc:
         raise InvalidRequest.single("body", "invalid", str(exc)) from None
-    message_id = headers.get("webhook-id") or headers.get("svix-id") or None
     return ReceivedWebhook(action=_action(event), message_id=message_id)
 
 
