@@ -17,6 +17,7 @@ from meetbridge.api.auth import TokenCache, provide_application_id
 from meetbridge.api.calendars import CalendarsController
 from meetbridge.api.errors import EXCEPTION_HANDLERS
 from meetbridge.api.events import EventsController
+from meetbridge.api.headers import answer_headers
 from meetbridge.api.health import healthz, readyz
 from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.openapi import document_link_requests, finish_schema
@@ -92,6 +93,7 @@ def create_app(
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         debug=False,
+        middleware=[answer_headers],
     )
     finish_schema(app.openapi_schema)
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())

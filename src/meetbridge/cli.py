@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import msgspec
@@ -42,7 +42,12 @@ _pid_file_option = click.option(
 
 
 def _settings(config_path: Path | None = None, database_url: str | None = None) -> Settings:
-    settings = Settings.from_env()
+    from meetbridge.errors import ConfigError
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        _fail_on_config_problems(exc.problems)
     changes: dict[str, Any] = {}
     if config_path is not None:
         changes["config_path"] = config_path
@@ -51,7 +56,7 @@ def _settings(config_path: Path | None = None, database_url: str | None = None) 
     return msgspec.structs.replace(settings, **changes)
 
 
-def _fail_on_config_problems(problems: list[str]) -> None:
+def _fail_on_config_problems(problems: list[str]) -> NoReturn:
     for line in problems:
         click.echo(line, err=True)
     raise SystemExit(2)

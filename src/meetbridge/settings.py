@@ -12,7 +12,10 @@ from pathlib import Path
 
 import msgspec
 
+from meetbridge.errors import ConfigError
+
 _DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///meetbridge.db"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def default_catalogue_dir() -> Path:
@@ -37,18 +40,35 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """The settings the environment gives; ConfigError naming each variable it cannot use."""
         env = os.environ if environ is None else environ
         config = env.get("MEETBRIDGE_CONFIG")
         catalogue = env.get("MEETBRIDGE_CATALOGUE_DIR")
+        problems: list[str] = []
+
+        def number(name: str, default: int, low: int, high: int) -> int:
+            raw = env.get(name, str(default))
+            if raw.strip().isdigit() and low <= int(raw) <= high:
+                return int(raw)
+            problems.append(f"{name}: must be a whole number from {low} to {high} (got {raw[:20]!r})")
+            return default
+
+        level = env.get("MEETBRIDGE_LOG_LEVEL", "INFO").upper()
+        if level not in _LOG_LEVELS:
+            problems.append(f"MEETBRIDGE_LOG_LEVEL: one of {', '.join(_LOG_LEVELS)} (got {level[:20]!r})")
+        page_size = number("MEETBRIDGE_EVENTS_PAGE_SIZE", 100, 1, 1000)
+        concurrency = number("MEETBRIDGE_WORKER_CONCURRENCY", 16, 1, 1024)
+        if problems:
+            raise ConfigError(problems)
         return cls(
             database_url=env.get("MEETBRIDGE_DATABASE_URL", _DEFAULT_DATABASE_URL),
             config_path=Path(config) if config else None,
             catalogue_dir=Path(catalogue) if catalogue else default_catalogue_dir(),
             public_url=env.get("MEETBRIDGE_PUBLIC_URL") or None,
-            events_page_size=int(env.get("MEETBRIDGE_EVENTS_PAGE_SIZE", "100")),
-            log_level=env.get("MEETBRIDGE_LOG_LEVEL", "INFO"),
+            events_page_size=page_size,
+            log_level=level,
             run_worker=env.get("MEETBRIDGE_WORKER", "1").lower() not in ("0", "false", "no"),
-            worker_concurrency=int(env.get("MEETBRIDGE_WORKER_CONCURRENCY", "16")),
+            worker_concurrency=concurrency,
             pid_file=Path(env.get("MEETBRIDGE_PID_FILE") or "meetbridge.pid"),
         )
 

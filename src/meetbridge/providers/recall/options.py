@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -57,6 +59,22 @@ class RecallOptions(AdapterOptions, kw_only=True, forbid_unknown_fields=True):
     api_key: Secret
     webhook_secret: Secret | None = None
 
+    @classmethod
+    def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """A webhook secret that cannot verify anything is refused at start-up, not met as a 500 on
+        every delivery."""
+        secret = values.get("webhook_secret")
+        if not isinstance(secret, Secret):
+            return []
+        encoded = secret.reveal().strip().removeprefix("whsec_")
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except binascii.Error:
+            key = b""
+        if key:
+            return []
+        return [("webhook_secret", "must be whsec_<base64> as Recall shows it (the value is not shown here)")]
+
 
 class RecallBotOptions(RecallOptions, kw_only=True, forbid_unknown_fields=True):
     bot_name: BotName = "Meeting Notetaker"
@@ -65,7 +83,9 @@ class RecallBotOptions(RecallOptions, kw_only=True, forbid_unknown_fields=True):
 
     @classmethod
     def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS)
+        return super().problems(values) + _bot_config_problems(
+            values.get("bot_config") or {}, CREATE_BOT_FIELDS
+        )
 
 
 class RecallCalendarV2Options(RecallOptions, kw_only=True, forbid_unknown_fields=True):
@@ -82,7 +102,8 @@ class RecallCalendarV2Options(RecallOptions, kw_only=True, forbid_unknown_fields
     @classmethod
     def problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
         # Calendar V2 fills meeting_url from the event but lets bot_config override it.
-        found = _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS | {"meeting_url"})
+        found = super().problems(values)
+        found += _bot_config_problems(values.get("bot_config") or {}, CREATE_BOT_FIELDS | {"meeting_url"})
         for platform in ("google", "microsoft"):
             pair = (values.get(f"{platform}_client_id"), values.get(f"{platform}_client_secret"))
             if (pair[0] is None) != (pair[1] is None):
