@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from meetbridge import __version__
-from meetbridge.api.auth import TokenCache, provide_application_id
+from meetbridge.api.auth import TokenCache, authenticate, provide_application_id
 from meetbridge.api.calendars import CalendarsController
 from meetbridge.api.errors import EXCEPTION_HANDLERS
 from meetbridge.api.events import EventsController
@@ -82,6 +82,7 @@ def create_app(
         path="/",
         route_handlers=[EventsController, CalendarsController, LinksController, ProfilesController],
         dependencies={"application_id": Provide(provide_application_id)},
+        guards=[authenticate],
     )
     logging.getLogger("meetbridge").setLevel(settings.log_level)
     app = Litestar(
@@ -94,6 +95,7 @@ def create_app(
         on_shutdown=list(on_shutdown),
         debug=False,
         middleware=[answer_headers],
+        request_max_body_size=settings.max_body_bytes,  # 413 over it
     )
     finish_schema(app.openapi_schema)
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())

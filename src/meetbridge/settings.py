@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     catalogue_dir: Path = msgspec.field(default_factory=default_catalogue_dir)
     public_url: str | None = None
     events_page_size: int = 100
+    max_body_bytes: int = 1_048_576  # MEETBRIDGE_MAX_BODY_BYTES: a larger request body is a 413
     log_level: str = "INFO"
     run_worker: bool = True  # MEETBRIDGE_WORKER=0: serve the API only (another process runs the worker)
     worker_concurrency: int = 16
@@ -58,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             problems.append(f"MEETBRIDGE_LOG_LEVEL: one of {', '.join(_LOG_LEVELS)} (got {level[:20]!r})")
         page_size = number("MEETBRIDGE_EVENTS_PAGE_SIZE", 100, 1, 1000)
         concurrency = number("MEETBRIDGE_WORKER_CONCURRENCY", 16, 1, 1024)
+        max_body = number("MEETBRIDGE_MAX_BODY_BYTES", 1_048_576, 1024, 104_857_600)
         if problems:
             raise ConfigError(problems)
         return cls(
@@ -66,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             catalogue_dir=Path(catalogue) if catalogue else default_catalogue_dir(),
             public_url=env.get("MEETBRIDGE_PUBLIC_URL") or None,
             events_page_size=page_size,
+            max_body_bytes=max_body,
             log_level=level,
             run_worker=env.get("MEETBRIDGE_WORKER", "1").lower() not in ("0", "false", "no"),
             worker_concurrency=concurrency,

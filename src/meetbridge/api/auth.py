@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from litestar import Request
-from litestar.di import NamedDependency
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 
 from meetbridge.db.applications import hash_token
 from meetbridge.errors import NotAuthenticated
@@ -38,15 +39,18 @@ class TokenCache:
         self._entries[token] = (application_id, time.monotonic() + _CACHE_SECONDS)
 
 
-async def provide_application_id(request: Request[Any, Any, Any], gateway: NamedDependency[Gateway]) -> str:
-    header = request.headers.get("authorization", "")
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """A guard, so it runs before Litestar reads and decodes the body: an unauthenticated request
+    costs a header check, never a decode of whatever it sent."""
+    gateway: Gateway = connection.app.state.gateway
+    header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated(
             "send Authorization: Bearer <token> (create one with `meetbridge token create`)"
         )
-    cache: TokenCache = request.app.state.token_cache
+    cache: TokenCache = connection.app.state.token_cache
     key = hash_token(token)
     application_id = cache.get(key)
     if application_id is None:
@@ -54,4 +58,10 @@ async def provide_application_id(request: Request[Any, Any, Any], gateway: Named
         if application_id is None:
             raise NotAuthenticated("the bearer token is not valid")
         cache.put(key, application_id)
+    connection.state.application_id = application_id
+
+
+async def provide_application_id(request: Request[Any, Any, Any]) -> str:
+    """The application the guard authenticated."""
+    application_id: str = request.state.application_id
     return application_id

@@ -82,6 +82,13 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
+def handle_too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[ValidationErrors]:
+    # The JSON decoder recursing through nesting no event has: the client's mistake, not ours.
+    return _validation_response(
+        {"body": [FieldError(key="errors.invalid", description="the body is nested too deeply")]}
+    )
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(
@@ -97,5 +104,6 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     InvalidRequest: handle_invalid,
     RequestError: handle_request_error,
     HTTPException: handle_http,
+    RecursionError: handle_too_deep,
     Exception: handle_unexpected,
 }
