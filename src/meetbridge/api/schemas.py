@@ -32,27 +32,33 @@ class EventTimeObject(msgspec.Struct, kw_only=True):
     tzid: str | UnsetType = UNSET
 
 
+Short = Annotated[str, msgspec.Meta(max_length=256)]
+
+
 class LocationUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
-    description: str | None = None
-    lat: str | None = None
-    long: str | None = None
+    description: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    lat: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    long: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
 class ConferencingUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
     profile_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    provider_description: str | None = None
+    provider_description: Short | None = None
     join_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
 
 class Person(msgspec.Struct, kw_only=True, omit_defaults=True):
     email: Email
-    display_name: str | None = None
+    display_name: Short | None = None
+
+
+People = Annotated[list[Person], msgspec.Meta(max_length=1000)]
 
 
 class AttendeesUpdate(msgspec.Struct, kw_only=True):
-    invite: list[Person] = msgspec.field(default_factory=list)
-    remove: list[Person] = msgspec.field(default_factory=list)
-    reject: list[Person] = msgspec.field(default_factory=list)  # older SDK docs' name for remove
+    invite: People = msgspec.field(default_factory=list)
+    remove: People = msgspec.field(default_factory=list)
+    reject: People = msgspec.field(default_factory=list)  # older SDK docs' name for remove
 
 
 class Reminder(msgspec.Struct):
@@ -79,16 +85,16 @@ class EventUpsert(msgspec.Struct, kw_only=True):
     transparency: Literal["opaque", "transparent"] | UnsetType = UNSET
     conferencing: ConferencingUpdate | UnsetType | None = UNSET
     attendees: AttendeesUpdate | UnsetType = UNSET
-    reminders: list[Reminder] | UnsetType | None = UNSET
+    reminders: Annotated[list[Reminder], msgspec.Meta(max_length=10)] | UnsetType | None = UNSET
     reminders_create_only: bool | UnsetType = UNSET
     event_private: bool | UnsetType = UNSET
     recurrence: dict[str, Any] | UnsetType | None = UNSET
-    subscriptions: list[dict[str, Any]] | UnsetType | None = UNSET
-    color: str | UnsetType | None = UNSET
+    subscriptions: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=10)] | UnsetType | None = UNSET
+    color: Annotated[str, msgspec.Meta(max_length=32)] | UnsetType | None = UNSET
     # meetbridge: the iCalendar UID of this meeting in the user's calendar, when the app knows it; a
     # linked calendar's event with the same UID is the one a calendar adapter's bot is attached to.
     ical_uid: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | UnsetType | None = UNSET
-    extensions: list[Extension] | UnsetType = UNSET
+    extensions: Annotated[list[Extension], msgspec.Meta(max_length=10)] | UnsetType = UNSET
 
 
 class EventDelete(msgspec.Struct, kw_only=True):

@@ -6,6 +6,7 @@ it changes; an omitted field keeps its stored value and an explicit ``null`` cle
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,10 @@ from meetbridge.errors import InvalidRequest
 
 SUMMARY_MAX = 1024
 DESCRIPTION_MAX = 4096
+# Above what Google (and Microsoft) let a calendar event have: no real calendar reaches these.
+ATTENDEES_MAX = 1000
+# Free-form Cronofy objects, measured as stored (JSON bytes).
+FREE_FORM_MAX = {"recurrence": 8192, "subscriptions": 16384}
 REQUIRED_ON_CREATE = ("summary", "start", "end")
 # Fields an upsert copies as given; start/end/tzid/attendees/extensions have rules of their own.
 PLAIN_FIELDS = (
@@ -117,6 +122,13 @@ def _check_plain(fields: dict[str, Any], errors: _Errors) -> None:
     join_url = conferencing.get("join_url")
     if join_url and not str(join_url).lower().startswith(("https://", "http://")):
         errors.add("conferencing", "invalid", "conferencing.join_url must be an http(s) URL")
+    if len(fields.get("attendees") or []) > ATTENDEES_MAX:
+        errors.add(
+            "attendees", "too_long", f"an event has at most {ATTENDEES_MAX} attendees (after this change)"
+        )
+    for name, limit in FREE_FORM_MAX.items():
+        if fields.get(name) is not None and len(json.dumps(fields[name])) > limit:
+            errors.add(name, "too_long", f"{name} must be at most {limit} bytes as JSON")
 
 
 def merge_upsert(stored: dict[str, Any] | None, provided: dict[str, Any]) -> MergedEvent:
