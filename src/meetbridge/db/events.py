@@ -285,14 +285,18 @@ class EventRepository:
             self.on_enqueue()
         return stored
 
-    async def record_bot_status(self, bot_id: str, code: str, sub_code: str | None) -> int:
-        """Apply a provider's bot status report; returns how many events carry that bot."""
+    async def record_bot_status(
+        self, bot_id: str, code: str, sub_code: str | None, *, profile_ids: Sequence[str]
+    ) -> int:
+        """Apply a provider's bot status report to the extensions of ``profile_ids`` (the profiles of
+        the account the report was verified for) carrying that bot; returns how many there were."""
         now = utcnow()
         async with self.database.write() as connection:
             rows = list(
                 await connection.execute(
                     sa.select(event_extensions.c.event_pk, event_extensions.c.provider).where(
-                        event_extensions.c.bot_id == bot_id
+                        event_extensions.c.bot_id == bot_id,
+                        event_extensions.c.profile_id.in_(list(profile_ids)),
                     )
                 )
             )

@@ -7,7 +7,7 @@ import logging
 
 from meetbridge.config.profiles import Profile
 from meetbridge.engine.forwarding.links import request_read_back
-from meetbridge.engine.links import refresh_status, request_sync
+from meetbridge.engine.links import refresh_status, request_sync, same_account
 from meetbridge.engine.services import Services
 from meetbridge.providers.base import (
     BotStatusReported,
@@ -25,7 +25,11 @@ async def apply_webhook(services: Services, profile: Profile, action: WebhookAct
     """Act on one verified delivery for ``profile``; returns the status the answer reports."""
     match action:
         case BotStatusReported(bot_id=bot_id, code=code, sub_code=sub_code):
-            await services.events.record_bot_status(bot_id, code, sub_code)
+            # Only the bots of this account: a report verified with one profile's secret (the
+            # sandbox's public one, say) must not reach another account's events.
+            await services.events.record_bot_status(
+                bot_id, code, sub_code, profile_ids=same_account(services, profile.profile_id)
+            )
         case CalendarChanged(provider_calendar_id=calendar_id, since=since):
             await request_sync(services, profile.profile_id, calendar_id, since)
         case CalendarStatusChanged(provider_calendar_id=calendar_id):
