@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
+from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
 from meetbridge.db.database import Database
@@ -14,8 +17,27 @@ from meetbridge.db.tables import api_tokens, applications, utcnow
 TOKEN_PREFIX = "mbt_"  # noqa: S105 - marks our tokens for log and secret scanners
 
 
+TOKEN_ID_LENGTH = 12  # of the hash's hex digits: says which token, reveals nothing of it
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenRow(msgspec.Struct, frozen=True, kw_only=True):
+    token_id: str
+    application: str
+    created_at: datetime
+
+    @staticmethod
+    def id_of(token: str) -> str:
+        return hash_token(token)[:TOKEN_ID_LENGTH]
+
+
+def _token_row(row: Any) -> TokenRow:
+    return TokenRow(
+        token_id=row.token_hash[:TOKEN_ID_LENGTH], application=row.name, created_at=row.created_at
+    )
 
 
 class ApplicationRepository:
@@ -49,3 +71,39 @@ class ApplicationRepository:
                 sa.select(api_tokens.c.application_id).where(api_tokens.c.token_hash == hash_token(token))
             )
             return found
+
+    async def tokens(self) -> list[TokenRow]:
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                sa.select(api_tokens.c.token_hash, applications.c.name, api_tokens.c.created_at)
+                .join(applications, applications.c.id == api_tokens.c.application_id)
+                .order_by(applications.c.name, api_tokens.c.created_at)
+            )
+            return [
+                TokenRow(
+                    token_id=row.token_hash[:TOKEN_ID_LENGTH], application=row.name, created_at=row.created_at
+                )
+                for row in rows
+            ]
+
+    async def revoke(self, token_id: str) -> TokenRow | int | None:
+        """Delete the one token whose id starts with ``token_id``: that token, or how many match
+        when more than one does (nothing is deleted then), or None when none does."""
+        prefix = token_id.lower()
+        if not all(c in "0123456789abcdef" for c in prefix):
+            return None
+        async with self.database.write() as connection:
+            rows = list(
+                await connection.execute(
+                    sa.select(api_tokens.c.token_hash, applications.c.name, api_tokens.c.created_at)
+                    .join(applications, applications.c.id == api_tokens.c.application_id)
+                    .where(api_tokens.c.token_hash.startswith(prefix, autoescape=True))
+                )
+            )
+            if len(rows) != 1:
+                return len(rows) or None
+            [row] = rows
+            await connection.execute(api_tokens.delete().where(api_tokens.c.token_hash == row.token_hash))
+        return TokenRow(
+            token_id=row.token_hash[:TOKEN_ID_LENGTH], application=row.name, created_at=row.created_at
+        )

@@ -1,4 +1,4 @@
-"""The ``meetbridge`` command: serve, check-config, token, db, openapi."""
+"""The ``meetbridge`` command group and its commands but ``token`` (cli/tokens.py)."""
 
 from __future__ import annotations
 
@@ -98,35 +98,6 @@ def db_upgrade(database_url: str | None) -> None:
     url = _settings(database_url=database_url).database_url
     upgrade(url)
     click.echo("database is at the newest schema")
-
-
-@main.group()
-def token() -> None:
-    """API tokens for applications."""
-
-
-@token.command("create")
-@click.argument("application")
-@_database_option
-def token_create(application: str, database_url: str | None) -> None:
-    """Create a bearer token for APPLICATION (created if new); the token is the last line printed."""
-    from meetbridge.db.applications import ApplicationRepository
-    from meetbridge.db.database import Database
-    from meetbridge.db.migrate import upgrade
-
-    url = _settings(database_url=database_url).database_url
-    upgrade(url)
-
-    async def create() -> tuple[str, str]:
-        database = Database(url)
-        try:
-            return await ApplicationRepository(database).create_token(application)
-        finally:
-            await database.dispose()
-
-    application_id, new_token = asyncio.run(create())
-    click.echo(f"application {application} ({application_id}); keep this token, it is shown once:")
-    click.echo(new_token)
 
 
 @main.group()
