@@ -264,7 +264,11 @@ class CronofyGateway(CalendarApp):
         return sum(1 for d in pushes + webhooks if not d["delivered"] and d["attempts"] < PUSH_ATTEMPTS)
 
     def idle(self) -> bool:
-        return self.deliveries_in_flight() == 0 and self.pending_jobs() == 0
+        # Jobs, deliveries, jobs again. One look at each sees a gap: the deliveries read empty, then
+        # a job forwards the event (the stand-in queues its push at once) and ends before the jobs
+        # are read. Here a job that ended before the first look queued its push before the
+        # deliveries are read, and a push delivered by then made its job before the last look.
+        return self.pending_jobs() == 0 and self.deliveries_in_flight() == 0 and self.pending_jobs() == 0
 
     def settle(self, timeout: float = 20) -> None:
         """Push notifications (and Recall webhooks) delivered, and no job due or running."""
