@@ -4,41 +4,17 @@ fault injection and the call log."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from meetbridge.sandbox import CalendarV1Sandbox, RecallSandbox, SandboxClock, create_recall_sandbox_app
+from meetbridge.sandbox import CalendarV1Sandbox, RecallSandbox, create_recall_sandbox_app
+from tests.sandbox.common import AUTH, later
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 ME = "owner@acme.test"
 MEET = {"meeting_id": "abc-defg-hij"}
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
-
-
-@pytest.fixture
-async def recall() -> AsyncIterator[RecallSandbox]:
-    sandbox = RecallSandbox(api_keys=[KEY], clock=SandboxClock(start=START, frozen=True))
-    yield sandbox
-    await sandbox.aclose()
-
-
-@pytest.fixture
-async def calendar_v1(recall: RecallSandbox) -> AsyncIterator[CalendarV1Sandbox]:
-    stand_in = CalendarV1Sandbox(recall)
-    yield stand_in
-    await stand_in.aclose()
 
 
 @pytest.fixture

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
-from meetbridge.sandbox import RecallSandbox, SandboxClock, create_recall_sandbox_app
+from meetbridge.sandbox import RecallSandbox, create_recall_sandbox_app
+from tests.sandbox.common import AUTH, START
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 GOOGLE_CALLBACK = "http://recall.test/api/v1/calendar/google_oauth_callback/"
 MS_CALLBACK = "http://recall.test/api/v1/calendar/ms_oauth_callback/"
 SUCCESS = "https://app.test/calendar/connected?user=u1"
@@ -25,13 +23,6 @@ MEET = {"meeting_id": "abc-defg-hij"}
 
 def later(**delta: float) -> str:
     return (START + timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture
-async def recall() -> AsyncIterator[RecallSandbox]:
-    sandbox = RecallSandbox(api_keys=[KEY], clock=SandboxClock(start=START, frozen=True))
-    yield sandbox
-    await sandbox.aclose()
 
 
 @pytest.fixture

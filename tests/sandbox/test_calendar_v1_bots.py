@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,20 +20,10 @@ from meetbridge.sandbox.recall.calendar_v1.records import (
     UserRecord,
 )
 from meetbridge.sandbox.recall.calendar_v1.rules import decide
+from tests.sandbox.common import AUTH, KEY, START, later
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 ME = "owner@acme.test"
 MEET = {"meeting_id": "abc-defg-hij"}
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
 
 
 # --- the preferences table, on the rule itself ---------------------------------------------------------
@@ -141,20 +131,6 @@ def test_no_preference_says_so() -> None:
 
 
 # --- bots in the bot sandbox, over HTTP ---------------------------------------------------------------
-
-
-@pytest.fixture
-async def recall() -> AsyncIterator[RecallSandbox]:
-    sandbox = RecallSandbox(api_keys=[KEY], clock=SandboxClock(start=START, frozen=True))
-    yield sandbox
-    await sandbox.aclose()
-
-
-@pytest.fixture
-async def calendar_v1(recall: RecallSandbox) -> AsyncIterator[CalendarV1Sandbox]:
-    stand_in = CalendarV1Sandbox(recall)
-    yield stand_in
-    await stand_in.aclose()
 
 
 @pytest.fixture

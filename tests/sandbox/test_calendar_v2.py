@@ -5,17 +5,15 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from meetbridge.sandbox import CalendarV2Sandbox, RecallSandbox, SandboxClock, create_recall_sandbox_app
+from meetbridge.sandbox import CalendarV2Sandbox, RecallSandbox, create_recall_sandbox_app
+from tests.sandbox.common import AUTH, START, iso, later
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 MEET = "https://meet.google.com/abc-defg-hij"
 TEAMS = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_x%40thread.v2/0?context=%7b%7d"
 CALENDAR_BODY = {
@@ -24,21 +22,6 @@ CALENDAR_BODY = {
     "oauth_client_secret": "client-secret",
     "oauth_refresh_token": "refresh-1",
 }
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
-
-
-@pytest.fixture
-async def recall() -> AsyncIterator[RecallSandbox]:
-    sandbox = RecallSandbox(api_keys=[KEY], clock=SandboxClock(start=START, frozen=True))
-    yield sandbox
-    await sandbox.aclose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,10 +15,8 @@ import httpx
 import pytest
 
 from meetbridge.sandbox import CalendarV2Sandbox, RecallSandbox, SandboxClock, create_recall_sandbox_app
+from tests.sandbox.common import AUTH, KEY, START, iso, later
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 ZOOM = "https://zoom.us/j/1234567890?pwd=secret"
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 HOOK_URL = "https://app.test/v1/webhooks/recall/int_v2"
@@ -32,14 +29,6 @@ CALENDAR_BODY = {
 APP_CALLBACK = "https://app.test/v1/oauth/callback?profile=int_v2"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).decode().rstrip("=")
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
 
 
 def spec_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from meetbridge.sandbox import CalendarV2Sandbox, RecallSandbox, SandboxClock, create_recall_sandbox_app
+from meetbridge.sandbox import CalendarV2Sandbox, RecallSandbox, create_recall_sandbox_app
+from tests.sandbox.common import AUTH, iso, later
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 ZOOM = "https://zoom.us/j/1234567890?pwd=secret"
 CALENDAR_BODY = {
     "platform": "google_calendar",
@@ -23,28 +21,6 @@ CALENDAR_BODY = {
     "oauth_refresh_token": "refresh-1",
 }
 CONFIG = {"bot_name": "Notetaker", "recording_config": {"video_mixed_layout": "speaker_view"}}
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
-
-
-@pytest.fixture
-async def recall() -> AsyncIterator[RecallSandbox]:
-    sandbox = RecallSandbox(api_keys=[KEY], clock=SandboxClock(start=START, frozen=True))
-    yield sandbox
-    await sandbox.aclose()
-
-
-@pytest.fixture
-async def calendars(recall: RecallSandbox) -> AsyncIterator[CalendarV2Sandbox]:
-    stand_in = CalendarV2Sandbox(recall)
-    yield stand_in
-    await stand_in.aclose()
 
 
 @pytest.fixture

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from meetbridge.sandbox import CronofySandbox, SandboxClock, create_cronofy_sandbox_app
+from tests.sandbox.common import START, iso, later
 
 CLIENT_ID = "cronofy-client-id"
 CLIENT_SECRET = "cronofy-client-secret"
 SCOPE = "read_account list_calendars read_events create_event delete_event"
 CAL = "cal_upstream_1"
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 BAD_ZONE = "unknown time zone 'Mars/Base'; use an IANA zone such as Europe/Berlin"
 MANAGED = {"tzid": "Etc/UTC", "include_managed": "True"}  # capitalised, as pycronofy sends it
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
 
 
 def bearer(token: str) -> dict[str, str]:

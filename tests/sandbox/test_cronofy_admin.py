@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,21 +25,13 @@ from meetbridge.sandbox import (
     SandboxClock,
     create_cronofy_sandbox_app,
 )
+from tests.sandbox.common import START, iso, later
 
 CLIENT_ID = "cronofy-client-id"
 CLIENT_SECRET = "cronofy-client-secret"
 CAL, CAL_2 = "cal_upstream_1", "cal_upstream_2"
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 HOOK = "https://app.test/v1/webhooks/cronofy/int_cronofy"
 MANAGED = {"tzid": "Etc/UTC", "include_managed": "true"}
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
 
 
 def event(event_id: str = "e1", **fields: Any) -> dict[str, Any]:

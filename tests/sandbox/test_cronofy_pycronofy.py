@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -29,11 +29,11 @@ from meetbridge.sandbox import (
     SandboxClock,
     cronofy_sandbox_router,
 )
+from tests.sandbox.common import START
 
 CLIENT_ID = "cronofy-client-id"
 CLIENT_SECRET = "cronofy-client-secret"
 CAL = "cal_upstream_1"
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 HOOK = "https://app.test/hook"
 
 

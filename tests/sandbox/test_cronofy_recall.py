@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,21 +19,13 @@ from meetbridge.sandbox import (
 )
 from meetbridge.sandbox.cronofy import generated_join_url
 from meetbridge.sandbox.recall import AdminBotOut
+from tests.sandbox.common import START, later
 
 CAL = "cal_upstream_1"
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 ZOOM = "https://zoom.us/j/1234567890?pwd=secret"
 RECALL = [{"provider": "recall", "profile_id": DEFAULT_RECALL_PROFILE}]
 NO_BOT = [{"provider": "recall", "profile_id": "none"}]
 MANAGED = {"tzid": "Etc/UTC", "include_managed": "true"}
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
 
 
 def event(event_id: str = "e1", **fields: Any) -> dict[str, Any]:

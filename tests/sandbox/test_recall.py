@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,19 +13,9 @@ import pytest
 
 from meetbridge.sandbox import RecallSandbox, SandboxClock, create_recall_sandbox_app
 from meetbridge.sandbox.recall import parse_meeting_url
+from tests.sandbox.common import AUTH, KEY, START, iso, later
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 ZOOM = "https://zoom.us/j/1234567890?pwd=secret"
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
 
 
 @pytest.fixture

@@ -9,28 +9,18 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from meetbridge.sandbox import RecallSandbox, SandboxClock, create_recall_sandbox_app
+from tests.sandbox.common import AUTH, KEY, START, iso, later
 
-KEY = "sandbox-test-key"
-AUTH = {"Authorization": f"Token {KEY}"}
-START = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 ZOOM = "https://zoom.us/j/1234567890?pwd=secret"
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 HOOK_URL = "https://app.test/v1/webhooks/recall/int_sales_0000"
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def later(**delta: float) -> str:
-    return iso(START + timedelta(**delta))
 
 
 def spec_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
