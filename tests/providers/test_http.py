@@ -454,3 +454,38 @@ async def test_per_key_pacers_are_bounded_and_the_least_recently_used_goes_first
 def test_max_pace_keys_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_pace_keys"):
         ProviderHttp(NAME, httpx.AsyncClient(), {}, max_pace_keys=0)
+
+
+# --- a kept-alive connection closed by the server ---------------------------------------------------
+
+
+def closed_once() -> tuple[Handler, list[str]]:
+    """Drops the first request as a server closing an idle kept-alive connection does; answers after."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        if len(seen) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, json={"id": "cal_1"})
+
+    return handler, seen
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_an_idempotent_call_is_sent_again_once_on_a_closed_connection(
+    make_http: Callable[..., ProviderHttp], method: str
+) -> None:
+    handler, seen = closed_once()
+    response = await make_http(handler).request("calendar", method, PATH)
+    assert (response.json(), seen) == ({"id": "cal_1"}, [method, method])
+
+
+async def test_a_create_is_not_sent_twice_on_a_closed_connection(
+    make_http: Callable[..., ProviderHttp],
+) -> None:
+    handler, seen = closed_once()
+    error = await failing(make_http(handler))
+    assert isinstance(error, ProviderUnavailable)
+    assert "RemoteProtocolError" in str(error)
+    assert seen == ["POST"]  # a second Create Bot could make a second bot

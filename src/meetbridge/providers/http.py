@@ -44,6 +44,7 @@ def pacer(per_minute: int) -> AsyncLimiter:
     return AsyncLimiter(burst, 60.0 * burst / rate)
 
 
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # A provider asking for more is taken as asking for this: a job is never parked for days by one header.
 MAX_RETRY_AFTER = 3600.0
 
@@ -140,7 +141,14 @@ class ProviderHttp:
         if limiter is not None:
             await limiter.acquire()
         try:
-            response = await self.client.request(method, path, json=json, params=params, headers=headers)
+            try:
+                response = await self.client.request(method, path, json=json, params=params, headers=headers)
+            except httpx.RemoteProtocolError:
+                # A kept-alive connection the server closed as we reused it: the request never got an
+                # answer. Sent once more on a new connection where sending twice changes nothing.
+                if method.upper() not in IDEMPOTENT:
+                    raise
+                response = await self.client.request(method, path, json=json, params=params, headers=headers)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(f"{self.name} did not answer in time ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
