@@ -179,7 +179,7 @@ def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         try:
             await gateway.begin()
-            await gateway.worker().run(stop)
+            await asyncio.gather(gateway.worker().run(stop), gateway.webhook_sender().run(stop))
         finally:
             await gateway.aclose()
 
