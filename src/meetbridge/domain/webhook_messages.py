@@ -75,7 +75,7 @@ def messages_for(before: Announced | None, now: Announced, *, report: bool = Fal
 def reason_of(last_error: str | None, sub_code: str | None = None) -> dict[str, str] | None:
     """A failure's reason as a code and the sentence the single-event read shows."""
     if not last_error:
-        return None
+        return {"code": sub_code, "message": f"the bot failed (sub_code: {sub_code})"} if sub_code else None
     found = _REASON_CODE.search(last_error)
     if sub_code:
         code = sub_code
