@@ -13,7 +13,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +39,8 @@ from tests.e2e.recall import (
     zoom,
 )
 from tests.e2e.receiver import SHORT_RETRIES, Receiver, only, register, verify_all
-from tests.e2e.server import ServerProcess, running_gateway, wait_until, webhook_secret
+from tests.e2e.server import ServerProcess, free_port, running_gateway, wait_until, webhook_secret
+from tests.e2e.test_cli import banner_commands, run_curl
 
 
 def bot_gateway(
@@ -267,3 +272,47 @@ def test_a_private_url_is_refused_without_allow_private_urls(tmp_path: Path) -> 
             assert list(response.json()["errors"]) == ["url"]
         listed = httpx.get(f"{server.url}/v1/webhook_endpoints", headers={"Authorization": f"Bearer {token}"})
         assert listed.json() == {"endpoints": []}
+
+
+def test_the_sandbox_banner_shows_how_to_watch_the_messages_arrive(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path)  # no configuration: --sandbox brings the profiles
+    server.start("--sandbox")
+    listener: subprocess.Popen[str] | None = None
+    try:
+        wait_until(lambda: "webhooks listen" in server.log(), timeout=10, what="the sandbox banner")
+        banner = server.log()[server.log().rindex("meetbridge is serving on") :]
+        command = next(line for line in banner.splitlines() if "meetbridge webhooks listen" in line).split()
+        assert command[:3] == ["meetbridge", "webhooks", "listen"]
+        listen_port = free_port()
+        listener = subprocess.Popen(
+            [sys.executable, "-m", "meetbridge", *command[1:], "--port", str(listen_port)],
+            cwd=tmp_path,
+            env=server.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output: list[str] = []
+        stdout = listener.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: output.extend(iter(stdout.readline, "")), daemon=True).start()
+        wait_until(lambda: any("listening on" in line for line in output), timeout=15, what="the listener")
+        _, calendar_id, commands = banner_commands(server.log())
+        upsert = commands[0]
+        assert run_curl(upsert).status_code == 202
+        wait_until(
+            lambda: any("bot.scheduled" in line and "signature verified" in line for line in output),
+            timeout=20,
+            what="the listener to print a verified bot.scheduled",
+        )
+        assert any(f'"calendar_id": "{calendar_id}"' in line for line in output)
+        listener.send_signal(signal.SIGINT)
+        listener.wait(timeout=15)
+        assert any("deleted endpoint" in line for line in output), output
+        token = command[command.index("--token") + 1]
+        listed = httpx.get(f"{server.url}/v1/webhook_endpoints", headers={"Authorization": f"Bearer {token}"})
+        assert listed.json() == {"endpoints": []}
+    finally:
+        if listener is not None and listener.poll() is None:
+            listener.kill()
+        server.stop()
