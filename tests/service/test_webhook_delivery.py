@@ -309,3 +309,30 @@ async def _count(api: Api, state: str) -> int:
 async def _endpoint_status(api: Api, path: str, status: str) -> bool:
     response = await api.client.get(path, headers=api.auth)
     return bool(response.json()["endpoint"]["status"] == status)
+
+
+async def test_after_a_rotation_both_secrets_verify_for_a_day(api: Api, sender_for: Any) -> None:
+    created = await endpoint(api)
+    rotated = await api.client.post(
+        f"/v1/webhook_endpoints/{created['endpoint_id']}/rotate_secret", headers=api.auth
+    )
+    new_secret = rotated.json()["endpoint"]["secret"]
+    pk = await event_with_bot(api, await api.calendar())
+    receiver = Receiver()
+    sender_for(receiver)
+    await set_extension(api, pk, status="scheduled", bot_id="bot-1")
+    api.gateway.message_committed()
+    await eventually(lambda: _delivered(api, 1), "the delivery")
+    [request] = receiver.requests
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    for secret in (created["secret"], new_secret):
+        SvixWebhook(secret).verify(request.content, dict(request.headers))
+    async with api.gateway.database.write() as connection:  # a day later the old one no longer signs
+        await connection.execute(
+            webhook_endpoints.update().values(previous_secret_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    await set_extension(api, pk, status="cancelled", bot_id=None)
+    api.gateway.message_committed()
+    await eventually(lambda: _delivered(api, 2), "the second delivery")
+    assert len(receiver.requests[1].headers["webhook-signature"].split(" ")) == 1
+    SvixWebhook(new_secret).verify(receiver.requests[1].content, dict(receiver.requests[1].headers))
