@@ -71,6 +71,8 @@ async def test_the_secret_is_sealed_when_a_secret_key_is_configured(
         ({"url": "not a url"}, "url"),
         ({"url": "https://user:pw@93.184.216.34/"}, "url"),
         ({"url": "https://" + "a" * 2050}, "url"),
+        ({"url": "https://93.184.216.34/a\x00b"}, "url"),
+        ({"url": PUBLIC, "description": "nul \x00"}, "description"),
         ({}, "url"),
         ({"url": 5}, "url"),
         ({"url": PUBLIC, "event_types": ["bot.exploded"]}, "event_types"),
@@ -158,3 +160,20 @@ async def test_unknown_message_retry_is_a_404(api: Api) -> None:
     )
     assert response.status_code == 404
     assert "msg_nope" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://\u2603.invalid/",
+        "https://xn--/",
+        "https://a..b/",
+        "https://" + "a" * 300 + ".invalid/",
+        "https://[zz]/",
+    ],
+)
+async def test_hostile_urls_are_answered_never_a_500(api: Api, url: str) -> None:
+    response = await api.client.post("/v1/webhook_endpoints", json={"url": url}, headers=api.auth)
+    assert response.status_code in (201, 422), response.text
+    if response.status_code == 422:
+        assert list(response.json()["errors"]) == ["url"]

@@ -16,6 +16,7 @@ EndpointURL = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=2048,
+        pattern=r"^[^\x00-\x20\x7f]+$",  # no spaces or control characters
         description="https URL to a public address (http and private addresses with [webhooks] "
         "allow_private_urls)",
     ),
@@ -24,7 +25,7 @@ MessageTypes = Annotated[
     list[MessageType],
     msgspec.Meta(min_length=1, max_length=6, description="The message types to send; omitted: all"),
 ]
-Description = Annotated[str, msgspec.Meta(max_length=1024)]
+Description = Annotated[str, msgspec.Meta(max_length=1024, pattern=r"^[^\x00]*$")]
 
 
 class WebhookEndpointCreate(msgspec.Struct, kw_only=True):

@@ -64,7 +64,7 @@ async def resolve(
         try:
             async with asyncio.timeout(lookup_seconds):
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, UnicodeError, ValueError) as exc:  # ValueError: e.g. a NUL in it
             raise UnsafeURL(f"{host} cannot be resolved ({exc})") from None
         found = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     refused = [address for address in found if not allow_private and not _public(address)]
