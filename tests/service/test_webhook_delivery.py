@@ -336,3 +336,22 @@ async def test_after_a_rotation_both_secrets_verify_for_a_day(api: Api, sender_f
     await eventually(lambda: _delivered(api, 2), "the second delivery")
     assert len(receiver.requests[1].headers["webhook-signature"].split(" ")) == 1
     SvixWebhook(new_secret).verify(receiver.requests[1].content, dict(receiver.requests[1].headers))
+
+
+async def test_finished_messages_are_forgotten_after_thirty_days(api: Api) -> None:
+    created = await endpoint(api)
+    old, now = utcnow() - timedelta(days=31), utcnow()
+    rows = [
+        {"message_id": f"msg_{name}", "endpoint_id": created["endpoint_id"], "type": "bot.status",
+         "body": "{}", "state": state, "attempts": 1, "next_attempt_at": due, "created_at": at}
+        for name, state, due, at in (
+            ("old_done", "delivered", None, old), ("old_failed", "failed", None, old),
+            ("old_waiting", "failing", now, old), ("new_done", "delivered", None, now),
+        )
+    ]  # fmt: skip
+    async with api.gateway.database.write() as connection:
+        await connection.execute(webhook_messages.insert(), rows)
+    assert await DeliveryStore(api.gateway.database).prune() == 2
+    async with api.gateway.database.read() as connection:
+        kept = set(await connection.scalars(sa.select(webhook_messages.c.message_id)))
+    assert kept == {"msg_old_waiting", "msg_new_done"}

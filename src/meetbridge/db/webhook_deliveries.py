@@ -21,6 +21,8 @@ from meetbridge.db.webhook_tables import webhook_attempts, webhook_endpoints, we
 DELIVERED, FAILING, FAILED = "delivered", "failing", "failed"
 # An endpoint that has failed every attempt for this long is disabled (re-enabled by a PATCH).
 DISABLE_AFTER = timedelta(days=5)
+# Delivered and failed messages (and their attempts) are kept this long for the delivery log.
+KEEP_FINISHED = timedelta(days=30)
 
 
 class ClaimedMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,6 +211,17 @@ class DeliveryStore:
                 .where(webhook_messages.c.next_attempt_at.is_not(None), webhook_endpoints.c.status == ENABLED)
             )
             return found
+
+    async def prune(self, older_than: timedelta = KEEP_FINISHED) -> int:
+        """Forget finished messages older than ``older_than`` (their attempts go with them)."""
+        async with self.database.write() as connection:
+            deleted = await connection.execute(
+                webhook_messages.delete().where(
+                    webhook_messages.c.next_attempt_at.is_(None),
+                    webhook_messages.c.created_at < utcnow() - older_than,
+                )
+            )
+        return int(deleted.rowcount or 0)
 
     async def outstanding(self) -> int:
         """Messages still to be delivered (pending or failing)."""

@@ -32,6 +32,7 @@ from meetbridge.engine.webhooks_out.guard import UnsafeURL, resolve, url_problem
 
 log = logging.getLogger("meetbridge.webhooks_out")
 
+PRUNE_EVERY = 3600.0  # seconds between removals of old finished messages
 ATTEMPT_TIMEOUT = 15.0  # seconds: a 2xx within this is a delivery (Standard Webhooks' advice)
 USER_AGENT = "meetbridge-webhooks/1"
 
@@ -62,6 +63,7 @@ class WebhookSender:
         )
         self._wake = asyncio.Event()
         self._running: dict[int, tuple[str, asyncio.Task[None]]] = {}
+        self._pruned_at = 0.0
 
     @property
     def settings(self) -> WebhooksConfig:
@@ -75,6 +77,7 @@ class WebhookSender:
         try:
             while not stop.is_set():
                 self._wake.clear()
+                await self._prune()
                 if await self._claim():
                     continue
                 await self._sleep(stop)
@@ -84,6 +87,15 @@ class WebhookSender:
             for _, task in self._running.values():
                 task.cancel()
             await self._client.aclose()
+
+    async def _prune(self) -> None:
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = time.monotonic()
+        try:
+            await self.store.prune()
+        except Exception:
+            log.exception("removing old webhook messages failed; trying again in an hour")
 
     async def _claim(self) -> bool:
         free = self.settings.concurrency - len(self._running)
