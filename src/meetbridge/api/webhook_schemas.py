@@ -16,7 +16,7 @@ EndpointURL = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=2048,
-        pattern=r"^[^\x00-\x20\x7f]+$",  # no spaces or control characters
+        pattern=r"^https?://[^\x00-\x20\x7f]+$",  # no spaces or control characters
         description="https URL to a public address (http and private addresses with [webhooks] "
         "allow_private_urls)",
     ),
