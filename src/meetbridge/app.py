@@ -22,6 +22,7 @@ from meetbridge.api.health import healthz, readyz
 from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.openapi import document_link_requests, finish_schema
 from meetbridge.api.profiles import ProfilesController
+from meetbridge.api.webhook_endpoints import WebhookEndpointsController
 from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
@@ -66,21 +67,30 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        worker_task = None
+        worker_task = sender_task = None
         await gateway.begin()
         if settings.run_worker:
             worker_task = asyncio.create_task(gateway.worker().run(stop), name="meetbridge-worker")
+            sender_task = asyncio.create_task(gateway.webhook_sender().run(stop), name="meetbridge-webhooks")
         try:
             yield
         finally:
             stop.set()
             if worker_task is not None:
                 await worker_task
+            if sender_task is not None:
+                await sender_task
             await gateway.aclose()
 
     api = Router(
         path="/",
-        route_handlers=[EventsController, CalendarsController, LinksController, ProfilesController],
+        route_handlers=[
+            EventsController,
+            CalendarsController,
+            LinksController,
+            ProfilesController,
+            WebhookEndpointsController,
+        ],
         dependencies={"application_id": Provide(provide_application_id)},
         guards=[authenticate],
     )

@@ -92,6 +92,10 @@ def demo_banner(
             f"       -H 'Content-Type: application/json' -d {shlex.quote(body)}",
             f"  curl -sS {base_url}/v1/calendars/{calendar_id}/events/demo-1 -H {auth}",
             "",
+            "Watch what happens to the bots (webhooks to your app) in another terminal",
+            "(in a clone, after `. .venv/bin/activate`):",
+            f"  meetbridge webhooks listen --gateway {base_url} --token {token}",
+            "",
         ]
     )
 
@@ -110,7 +114,9 @@ class SandboxAdditions:
         server = config.server
         if server.secret_key is None:
             server = msgspec.structs.replace(server, secret_key=self.secret_key)
-        return msgspec.structs.replace(config, profiles=profiles, server=server)
+        # A sandbox runs on one machine: its webhook endpoints (`meetbridge webhooks listen`) are local.
+        webhooks = msgspec.structs.replace(config.webhooks, allow_private_urls=True)
+        return msgspec.structs.replace(config, profiles=profiles, server=server, webhooks=webhooks)
 
 
 def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
@@ -179,7 +185,7 @@ def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         try:
             await gateway.begin()
-            await gateway.worker().run(stop)
+            await asyncio.gather(gateway.worker().run(stop), gateway.webhook_sender().run(stop))
         finally:
             await gateway.aclose()
 

@@ -53,6 +53,7 @@ HELP = {
     "token create": ["APPLICATION", "--database-url"],
     "db upgrade": ["--database-url"],
     "openapi": ["--output"],
+    "webhooks listen": ["--port", "--gateway", "--token", "--secret"],
 }
 
 

@@ -1,9 +1,11 @@
 """The ``meetbridge`` command: serve, worker, reload, check-config, profiles, token, db, openapi,
-sandbox."""
+sandbox, webhooks."""
 
 from meetbridge.cli.commands import CRONOFY_RECALL_PROFILE, main, openapi_document
 from meetbridge.cli.tokens import token
+from meetbridge.cli.webhooks import webhooks
 
 main.add_command(token)
+main.add_command(webhooks)
 
 __all__ = ["CRONOFY_RECALL_PROFILE", "main", "openapi_document"]

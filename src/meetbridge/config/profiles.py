@@ -18,6 +18,7 @@ import msgspec
 from meetbridge.config.catalogue import AdapterSpec, Catalogue
 from meetbridge.config.options import AdapterOptions
 from meetbridge.config.secrets import Secret, resolve_secret
+from meetbridge.config.webhooks import WebhooksConfig, parse_webhooks
 from meetbridge.errors import ConfigError
 
 PROFILE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -49,6 +50,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
 class GatewayConfig(msgspec.Struct, frozen=True):
     server: ServerConfig
     profiles: dict[str, Profile]
+    webhooks: WebhooksConfig = WebhooksConfig()
 
 
 class _ServerFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -143,8 +145,12 @@ def parse_config(
 ) -> GatewayConfig:
     env = os.environ if environ is None else environ
     problems: list[str] = []
-    for key in sorted(set(document) - {"server", "profiles"}):
-        problems.append(f"{key}: unknown top-level table (expected [server] and [profiles.<profile_id>])")
+    for key in sorted(set(document) - {"server", "profiles", "webhooks"}):
+        problems.append(
+            f"{key}: unknown top-level table (expected [server], [webhooks] and [profiles.<profile_id>])"
+        )
+    webhooks, found_problems = parse_webhooks(document.get("webhooks", {}))
+    problems += found_problems
     server = ServerConfig()
     try:
         server_file = msgspec.convert(document.get("server", {}), _ServerFile, dec_hook=_converter(env))
@@ -186,7 +192,7 @@ def parse_config(
             profiles[profile_id] = profile
     if problems:
         raise ConfigError(problems)
-    return GatewayConfig(server=server, profiles=profiles)
+    return GatewayConfig(server=server, profiles=profiles, webhooks=webhooks)
 
 
 def sealing_problems(config: GatewayConfig) -> list[str]:

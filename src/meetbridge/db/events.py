@@ -22,6 +22,7 @@ from meetbridge.db.event_rows import (
 from meetbridge.db.ids import new_id
 from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
+from meetbridge.db.webhook_outbox import Report, note_change
 from meetbridge.domain.events import merge_upsert
 from meetbridge.domain.extensions import (
     DesiredExtension,
@@ -139,6 +140,8 @@ class EventRepository:
         self.database = database
         # Called after a transaction that enqueued a job has committed (the worker's wake-up).
         self.on_enqueue: Callable[[], None] = lambda: None
+        # ... that wrote outbound webhook messages (the sender's wake-up).
+        self.on_message: Callable[[], None] = lambda: None
 
     async def _owned_calendar(
         self, connection: AsyncConnection, application_id: str, calendar_id: str
@@ -290,7 +293,7 @@ class EventRepository:
     ) -> int:
         """Apply a provider's bot status report to the extensions of ``profile_ids`` (the profiles of
         the account the report was verified for) carrying that bot; returns how many there were."""
-        now = utcnow()
+        now, told = utcnow(), 0
         async with self.database.write() as connection:
             rows = list(
                 await connection.execute(
@@ -333,6 +336,11 @@ class EventRepository:
                     .where(events.c.pk == row.event_pk)
                     .values(metadata=metadata, updated_at=now)
                 )
+                told += await note_change(
+                    connection, row.event_pk, row.provider, report=Report(code, sub_code)
+                )
+        if told:
+            self.on_message()
         return len(rows)
 
     async def get_by_pk(self, pk: int) -> StoredEvent | None:

@@ -26,6 +26,7 @@ from meetbridge.db.link_rows import (
     link_of,
 )
 from meetbridge.db.tables import calendar_links, calendars, event_extensions, events, utcnow
+from meetbridge.db.webhook_outbox import Before, note_change
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionStatus
 from meetbridge.errors import NotFound
 
@@ -59,6 +60,7 @@ class LinkRepository:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.on_enqueue: Callable[[], None] = lambda: None
+        self.on_message: Callable[[], None] = lambda: None  # outbound webhook messages committed
 
     async def find(self, calendar_id: str, profile_id: str) -> Link | None:
         async with self.database.read() as connection:
@@ -335,19 +337,23 @@ class LinkRepository:
         The provider calendar (and with it its bots) is already gone; returns how many extensions
         were cancelled.
         """
-        now = utcnow()
+        now, told = utcnow(), 0
         async with self.database.write() as connection:
             pks = await events_acting_for(connection, link)
             if pks:
                 # Their bot ids leave the events' metadata too, under each extension's provider.
-                providers = {
-                    (row.event_pk, row.provider)
+                before = {
+                    (row.event_pk, row.provider): Before(row.status, row.bot_id)
                     for row in await connection.execute(
-                        sa.select(event_extensions.c.event_pk, event_extensions.c.provider).where(
-                            event_extensions.c.event_pk.in_(pks), acting_for(link)
-                        )
+                        sa.select(
+                            event_extensions.c.event_pk,
+                            event_extensions.c.provider,
+                            event_extensions.c.status,
+                            event_extensions.c.bot_id,
+                        ).where(event_extensions.c.event_pk.in_(pks), acting_for(link))
                     )
                 }
+                providers = set(before)
                 await connection.execute(
                     event_extensions.update()
                     .where(event_extensions.c.event_pk.in_(pks), acting_for(link))
@@ -368,10 +374,13 @@ class LinkRepository:
                         await connection.execute(
                             events.update().where(events.c.pk == pk).values(metadata=kept, updated_at=now)
                         )
+                    told += await note_change(connection, pk, provider, before=before[(pk, provider)])
             await connection.execute(
                 events.update()
                 .where(events.c.link_id == link.id, events.c.deleted.is_(False))
                 .values(deleted=True, version=events.c.version + 1, updated_at=now)
             )
             await connection.execute(calendar_links.delete().where(calendar_links.c.id == link.id))
+        if told:
+            self.on_message()
         return len(pks)

@@ -7,6 +7,7 @@ job was enqueued again and the next run plans against the newer version.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from meetbridge.db.jobs import enqueue
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.switching import MigrationLog
 from meetbridge.db.tables import event_extensions, events, utcnow
+from meetbridge.db.webhook_outbox import Before, note_change
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
 from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
@@ -93,6 +95,8 @@ class Reconciler:
             database, self.live, registry, self.links, ForwardingLinks(database, self.live, self.links)
         )
         self.migrator = Migrator(self.calls, MigrationLog(database))
+        # Called once a write-back that wrote outbound webhook messages has committed.
+        self.on_message: Callable[[], None] = lambda: None
 
     @property
     def config(self) -> GatewayConfig:
@@ -198,9 +202,9 @@ class Reconciler:
                 return
             current = (
                 await connection.execute(
-                    sa.select(event_extensions.c.bot_id, event_extensions.c.bot_status).where(
-                        event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider
-                    )
+                    sa.select(
+                        event_extensions.c.bot_id, event_extensions.c.bot_status, event_extensions.c.status
+                    ).where(event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider)
                 )
             ).first()
             same_bot = current is not None and current.bot_id == outcome.bot_id
@@ -238,6 +242,16 @@ class Reconciler:
                 await connection.execute(
                     events.update().where(events.c.pk == event.pk).values(metadata=metadata, updated_at=now)
                 )
+            owner = self.config.profiles.get(owner_profile_id(outcome.provider_state) or "")
+            told = await note_change(
+                connection,
+                event.pk,
+                provider,
+                before=Before(current.status, current.bot_id) if current else None,
+                adapter=owner.adapter if owner else None,
+            )
+        if told:
+            self.on_message()
 
     async def fail(self, event_pk: int, reason: str) -> None:
         """The worker gave up: say so on the event's extensions.
@@ -245,11 +259,22 @@ class Reconciler:
         Not only pending ones: a refused move of a scheduled bot must show on the event too.
         """
         async with self.database.write() as connection:
+            before = {
+                row.provider: Before(row.status, row.bot_id)
+                for row in await connection.execute(
+                    sa.select(
+                        event_extensions.c.provider, event_extensions.c.status, event_extensions.c.bot_id
+                    ).where(event_extensions.c.event_pk == event_pk)
+                )
+            }
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event_pk)
                 .values(status=ExtensionStatus.FAILED, last_error=reason, updated_at=utcnow())
             )
+            told = sum([await note_change(connection, event_pk, p, before=b) for p, b in before.items()])
+        if told:
+            self.on_message()
 
     async def note_retry(self, event_pk: int, error: str, delay: float) -> None:
         """While retrying, the event says what went wrong and when the next try is."""

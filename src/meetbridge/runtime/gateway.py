@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from meetbridge.config.catalogue import Catalogue
 from meetbridge.config.live import LiveConfig
@@ -14,10 +15,13 @@ from meetbridge.db.events import EventRepository
 from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.switching import IncarnationStore, MigrationLog
+from meetbridge.db.webhook_deliveries import DeliveryStore
+from meetbridge.db.webhook_endpoints import WebhookEndpoints
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.store import JobStore
 from meetbridge.engine.sync import SyncRunner
+from meetbridge.engine.webhooks_out.sender import WebhookSender
 from meetbridge.engine.worker import Worker
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
@@ -42,6 +46,22 @@ class Gateway:
         self.jobs = JobStore(database)
         self.incarnations = IncarnationStore(database)
         self.migration_log = MigrationLog(database)
+        self.webhook_endpoints = WebhookEndpoints(database)
+        self.deliveries = DeliveryStore(database)
+        self._message_listeners: list[Callable[[], None]] = []
+        for source in (self.events, self.links, self.webhook_endpoints):
+            source.on_message = self.message_committed
+
+    def message_committed(self) -> None:
+        """A transaction that wrote outbound webhook messages has committed: wake this process's sender."""
+        for listener in self._message_listeners:
+            listener()
+
+    def webhook_sender(self) -> WebhookSender:
+        """The outbound webhook sender for this gateway; in-process changes wake it."""
+        sender = WebhookSender(self.deliveries, self.live)
+        self._message_listeners.append(sender.wake)
+        return sender
 
     @property
     def config(self) -> GatewayConfig:
@@ -83,6 +103,8 @@ class Gateway:
             sync.forwarding.events,
         ):
             source.on_enqueue = worker.wake
+        for emitter in (reconciler, reconciler.events, reconciler.links, sync.links):
+            emitter.on_message = self.message_committed
         return worker
 
     async def aclose(self) -> None:
