@@ -11,6 +11,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
 
 from meetbridge import __version__
 from meetbridge.api.auth import TokenCache, authenticate, provide_application_id
@@ -20,6 +21,7 @@ from meetbridge.api.events import EventsController
 from meetbridge.api.headers import answer_headers
 from meetbridge.api.health import healthz, readyz
 from meetbridge.api.links import LinksController, OAuthCallbackController
+from meetbridge.api.metrics import MetricsController
 from meetbridge.api.openapi import document_link_requests, finish_schema
 from meetbridge.api.profiles import ProfilesController
 from meetbridge.api.webhooks import SeenMessages, WebhooksController
@@ -49,6 +51,12 @@ def openapi_config() -> OpenAPIConfig:
         use_handler_docstrings=False,
         path="/schema",
     )
+
+
+# HTTP metrics by route template (group_path): /v1/calendars/{calendar_id}/events, never one series per id.
+HTTP_METRICS = PrometheusConfig(
+    app_name="meetbridge", prefix="meetbridge_http", group_path=True, exclude=["^/metrics$"]
+)
 
 
 def create_app(
@@ -86,7 +94,15 @@ def create_app(
     )
     logging.getLogger("meetbridge").setLevel(settings.log_level)
     app = Litestar(
-        route_handlers=[api, WebhooksController, OAuthCallbackController, healthz, readyz, *extra_routes],
+        route_handlers=[
+            api,
+            WebhooksController,
+            OAuthCallbackController,
+            healthz,
+            readyz,
+            MetricsController,
+            *extra_routes,
+        ],
         dependencies={"gateway": Provide(lambda: gateway, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]  # handlers are typed per exception class
         openapi_config=openapi_config(),
@@ -94,7 +110,7 @@ def create_app(
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         debug=False,
-        middleware=[answer_headers],
+        middleware=[answer_headers, HTTP_METRICS.middleware],
         request_max_body_size=settings.max_body_bytes,  # 413 over it
     )
     finish_schema(app.openapi_schema)

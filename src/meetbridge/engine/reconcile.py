@@ -27,6 +27,7 @@ from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionSt
 from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.switching.moves import Migrator
+from meetbridge.observability import metrics
 from meetbridge.providers.base import (
     EventSnapshot,
     Outcome,
@@ -105,7 +106,9 @@ class Reconciler:
         view = snapshot(event)
         for extension in event.extensions:
             outcome = await self._reconcile(view, extension)
-            await self._write_back(view, extension.provider, outcome, extension.provider_state)
+            await self._write_back(
+                view, extension.provider, outcome, extension.provider_state, extension.profile_id
+            )
 
     async def _reconcile(self, event: EventSnapshot, extension: ExtensionState) -> Outcome:
         state = extension.provider_state
@@ -181,7 +184,12 @@ class Reconciler:
         )
 
     async def _write_back(
-        self, event: EventSnapshot, provider: str, outcome: Outcome, previous_state: ProviderState | None
+        self,
+        event: EventSnapshot,
+        provider: str,
+        outcome: Outcome,
+        previous_state: ProviderState | None,
+        profile_id: str = NO_PROFILE,
     ) -> None:
         now = utcnow()
         async with self.database.write() as connection:
@@ -198,9 +206,9 @@ class Reconciler:
                 return
             current = (
                 await connection.execute(
-                    sa.select(event_extensions.c.bot_id, event_extensions.c.bot_status).where(
-                        event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider
-                    )
+                    sa.select(
+                        event_extensions.c.bot_id, event_extensions.c.bot_status, event_extensions.c.status
+                    ).where(event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider)
                 )
             ).first()
             same_bot = current is not None and current.bot_id == outcome.bot_id
@@ -215,6 +223,15 @@ class Reconciler:
             fatal = same_bot and current is not None and current.bot_status == "fatal"
             if row.version == event.version and not (fatal and outcome.status == ExtensionStatus.SCHEDULED):
                 values.update(status=outcome.status, last_error=outcome.last_error, updated_at=now)
+            metrics.extension_written(
+                *self._labels(owner_profile_id(outcome.provider_state or previous_state) or profile_id),
+                bot_before=current.bot_id if current else None,
+                bot_after=outcome.bot_id,
+                state_changed=outcome.provider_state != previous_state,
+                failed_now=values.get("status") == ExtensionStatus.FAILED
+                and (current is None or current.status != ExtensionStatus.FAILED),
+                last_error=outcome.last_error,
+            )
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider)
@@ -239,12 +256,24 @@ class Reconciler:
                     events.update().where(events.c.pk == event.pk).values(metadata=metadata, updated_at=now)
                 )
 
+    def _labels(self, profile_id: str) -> tuple[str, str]:
+        """(profile, adapter) for metrics: configured names only, so the label sets stay bounded."""
+        profile = self.config.profiles.get(profile_id)
+        return (profile_id, profile.adapter) if profile else ("none", "none")
+
     async def fail(self, event_pk: int, reason: str) -> None:
         """The worker gave up: say so on the event's extensions.
 
         Not only pending ones: a refused move of a scheduled bot must show on the event too.
         """
         async with self.database.write() as connection:
+            for row in await connection.execute(
+                sa.select(event_extensions.c.profile_id).where(
+                    event_extensions.c.event_pk == event_pk,
+                    event_extensions.c.status != ExtensionStatus.FAILED,
+                )
+            ):
+                metrics.extension_failed(*self._labels(row.profile_id), reason)
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event_pk)

@@ -89,7 +89,7 @@ class AdapterRegistry:
                 transport=self.transport,
             )
             self._clients[key] = ProviderHttp(
-                f"{profile.adapter} at {profile.base_url}", client, profile.rate_limits
+                f"{profile.adapter} at {profile.base_url}", client, profile.rate_limits, label=profile.adapter
             )
         return self._clients[key]
 

@@ -13,6 +13,7 @@ from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
 from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
+from meetbridge.db.operations import WebhookReceipts
 from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.reconcile import Reconciler
@@ -42,6 +43,8 @@ class Gateway:
         self.jobs = JobStore(database)
         self.incarnations = IncarnationStore(database)
         self.migration_log = MigrationLog(database)
+        self.webhook_receipts = WebhookReceipts(database)
+        self.running_worker: Worker | None = None  # the worker this process runs, if it runs one
 
     @property
     def config(self) -> GatewayConfig:
@@ -73,6 +76,7 @@ class Gateway:
             self.catalogue,
             concurrency=self.settings.worker_concurrency,
         )
+        self.running_worker = worker
         # Every repository that enqueues in this process wakes the worker once its transaction commits.
         for source in (
             self.events,
