@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
@@ -24,6 +25,8 @@ from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.metrics import MetricsController
 from meetbridge.api.openapi import document_link_requests, finish_schema
 from meetbridge.api.profiles import ProfilesController
+from meetbridge.api.request_ids import request_ids
+from meetbridge.api.status import get_status
 from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
@@ -88,7 +91,13 @@ def create_app(
 
     api = Router(
         path="/",
-        route_handlers=[EventsController, CalendarsController, LinksController, ProfilesController],
+        route_handlers=[
+            EventsController,
+            CalendarsController,
+            LinksController,
+            ProfilesController,
+            get_status,
+        ],
         dependencies={"application_id": Provide(provide_application_id)},
         guards=[authenticate],
     )
@@ -110,8 +119,13 @@ def create_app(
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         debug=False,
-        middleware=[answer_headers, HTTP_METRICS.middleware],
+        middleware=[request_ids, answer_headers, HTTP_METRICS.middleware],
         request_max_body_size=settings.max_body_bytes,  # 413 over it
+        # The root logger is configure_logging's (MEETBRIDGE_LOG_FORMAT): Litestar's own lines join it.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+        ),
     )
     finish_schema(app.openapi_schema)
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())

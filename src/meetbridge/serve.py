@@ -151,7 +151,17 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
         click.echo(demo_banner(f"http://{host}:{port}", token, calendar_id, SANDBOX_BOT_PROFILE))
         sys.stdout.flush()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+        # log_config=None: uvicorn's loggers propagate to the handler configure_logging put on the root,
+        # so its lines take MEETBRIDGE_LOG_FORMAT too. The access log (one line a request, its
+        # request_id) is on with JSON logs, which are for machines; a terminal keeps only errors.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            log_config=None,
+            access_log=settings.log_format == "json",
+        )
     finally:
         reloads.remove_pid_file()  # the shut-down hook did, unless start-up failed half-way
 

@@ -16,7 +16,7 @@ from meetbridge.api.schemas import ErrorBody, Health
 from meetbridge.db.tables import utcnow
 from meetbridge.engine.webhooks import apply_webhook
 from meetbridge.errors import NotFound, WebhookRejected
-from meetbridge.observability import metrics
+from meetbridge.observability import logs, metrics
 from meetbridge.providers.base import webhook_receiver
 from meetbridge.runtime.gateway import Gateway
 
@@ -79,6 +79,7 @@ class WebhooksController(Controller):
         if profile is None or receiver is None or receiver.webhook_path != webhook_path:
             raise NotFound(f"profile {profile_id} does not receive {webhook_path} webhooks")
         metrics.webhook(webhook_path, "received")
+        logs.bind(profile_id=profile_id, adapter=profile.adapter)  # unbound with the request's context
         try:
             received = receiver.receive_webhook(request.headers, await request.body())
         except WebhookRejected as exc:

@@ -180,8 +180,8 @@ def serve(
     SIGHUP (`meetbridge reload`) re-reads the configuration."""
     from meetbridge.serve import run
 
-    _configure_logging()
     settings = _settings(config_path, database_url)
+    _configure_logging(settings)
     if pid_file is not None:
         settings = msgspec.structs.replace(settings, pid_file=pid_file)
     run(settings, host=host, port=port, sandbox=sandbox)
@@ -251,11 +251,34 @@ def worker(config_path: Path | None, database_url: str | None, concurrency: int 
     """Run only the worker (no HTTP): for deployments that scale API and worker separately."""
     from meetbridge.serve import run_worker
 
-    _configure_logging()
     settings = _settings(config_path, database_url)
+    _configure_logging(settings)
     if concurrency is not None:
         settings = msgspec.structs.replace(settings, worker_concurrency=concurrency)
     run_worker(settings)
+
+
+@main.command("status")
+@_database_option
+@click.option("--check", is_flag=True, help="Exit 1 when something needs a person, naming it (for cron).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON (what GET /v1/status answers).")
+def status(database_url: str | None, check: bool, as_json: bool) -> None:
+    """The queue, failing extensions by reason, disconnected links and the last webhook per profile.
+
+    Reads the database only (no provider is called). Exit 0; with --check, 1 when something needs a
+    person; 2 when the database cannot be read or its schema is not this version's.
+    """
+    from meetbridge.runtime.status import render_text, status_report_of
+
+    settings = _settings(database_url=database_url)
+    try:
+        report = asyncio.run(status_report_of(settings.database_url))
+    except RuntimeError as exc:
+        click.echo(f"meetbridge status: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(msgspec.json.format(msgspec.json.encode(report)).decode() if as_json else render_text(report))
+    if check and report.needs_attention:
+        raise SystemExit(1)
 
 
 @main.command("sandbox")
@@ -349,7 +372,13 @@ def sandbox(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def _configure_logging() -> None:
+def _configure_logging(settings: Settings | None = None) -> None:
+    """The gateway's commands log in MEETBRIDGE_LOG_FORMAT; the stand-ins in plain text."""
+    if settings is not None:
+        from meetbridge.observability.logs import configure_logging
+
+        configure_logging(settings.log_level, settings.log_format)
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per provider request drowns what matters; our own logs name failed calls.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -121,9 +121,14 @@ async def extension_counts(database: Database) -> dict[tuple[str, str], int]:
         return {(profile, status): count for profile, status, count in await connection.execute(query)}
 
 
-async def failing_extensions(database: Database, application_id: str | None = None) -> list[FailureGroup]:
-    """Failed extensions grouped by reason code, most common first, with a few examples each."""
+async def failing_extensions(
+    database: Database, application_id: str | None = None, *, ending_after: datetime | None = None
+) -> list[FailureGroup]:
+    """Failed extensions grouped by reason code, most common first, with a few examples each;
+    ``ending_after``: only of events that are not over by then (and not deleted)."""
     failed = event_extensions.c.status == ExtensionStatus.FAILED.value
+    if ending_after is not None:
+        failed = sa.and_(failed, events.c.end_at > ending_after, sa.not_(events.c.deleted))
     joined = event_extensions.join(events, events.c.pk == event_extensions.c.event_pk).join(
         calendars, calendars.c.id == events.c.calendar_id
     )

@@ -38,5 +38,5 @@ def failure_reason(last_error: str | None) -> str:
     answer = _PROVIDER_ANSWER.search(last_error)
     if answer:
         status = int(answer.group(1))
-        return "provider_auth" if status in (401, 403) else "provider_rejected"
+        return "provider_auth" if status == 401 else "provider_rejected"
     return "other"

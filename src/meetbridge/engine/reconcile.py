@@ -27,7 +27,7 @@ from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionSt
 from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.switching.moves import Migrator
-from meetbridge.observability import metrics
+from meetbridge.observability import logs, metrics
 from meetbridge.providers.base import (
     EventSnapshot,
     Outcome,
@@ -104,6 +104,7 @@ class Reconciler:
         if event is None:
             return  # the event row is gone (its calendar was deleted); nothing to keep in step
         view = snapshot(event)
+        logs.bind(event_uid=event.event_uid)  # runs in the worker's task for this job
         for extension in event.extensions:
             outcome = await self._reconcile(view, extension)
             await self._write_back(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -81,6 +81,22 @@ WEBHOOKS_REJECTED = Counter(
     "Inbound webhooks refused or ignored: bad_signature, stale, duplicate",
     ["provider", "reason"],
 )
+
+
+# Closed label sets are exported at zero from the start, so that an alert's rate() sees a series
+# before its first event and the series count does not grow with traffic.
+JOB_KINDS = ("event", "sync")
+JOB_OUTCOMES = ("done", "rerun", "retry", "gave_up")
+for _kind in JOB_KINDS:
+    JOB_DURATION.labels(_kind)
+    for _outcome in JOB_OUTCOMES:
+        JOB_RUNS.labels(_kind, _outcome)
+
+
+def provider_known(provider: str, endpoints: Iterable[str]) -> None:
+    """A provider account's client exists: its endpoints' pacing waits are exported (at zero)."""
+    for endpoint in endpoints:
+        RATE_LIMIT_WAIT.labels(provider, endpoint, "pacing")
 
 
 def status_class(status: int | None) -> str:

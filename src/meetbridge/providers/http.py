@@ -107,6 +107,7 @@ class ProviderHttp:
         self.client = client
         self._limits = dict(rate_limits)
         self._pacers = {endpoint: pacer(limit) for endpoint, limit in rate_limits.items()}
+        metrics.provider_known(self.label, rate_limits)
         self._keyed_pacers: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
         self._max_pace_keys = max_pace_keys
 

@@ -20,6 +20,7 @@ from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.store import JobStore
 from meetbridge.engine.sync import SyncRunner
 from meetbridge.engine.worker import Worker
+from meetbridge.observability.logs import hide_secrets_of
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
 
@@ -33,6 +34,7 @@ class Gateway:
         self.settings = settings
         self.catalogue = catalogue
         self.live = LiveConfig(config)
+        hide_secrets_of(config)
         self.database = database
         self.applications = ApplicationRepository(database)
         self.calendars = CalendarRepository(database)
@@ -61,6 +63,7 @@ class Gateway:
         """Act on a new, already validated configuration from now on (``meetbridge reload``); returns
         the profiles whose mechanism changed (their bots move, make before break)."""
         self.live.replace(config)
+        hide_secrets_of(config)
         changed = await self.incarnations.record(config)
         if changed:
             log.info("switched mechanism: %s; their bots move (make before break)", ", ".join(changed))
