@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import msgspec
@@ -228,6 +229,41 @@ def test_counters_move_by_exactly_what_happened(gateway: BotGateway) -> None:
     upserts = {"method": "POST", "path": "/v1/calendars/{calendar_id}/events", "status_code": "202"}
     assert moved(before, after, "meetbridge_http_requests_total", app_name="meetbridge", **upserts) == 4
     assert not [key for key in after if gateway.calendar_id in str(key) or made in str(key)]
+
+
+def test_creates_updates_replacements_and_cancels_are_counted(gateway: BotGateway) -> None:
+    gateway.fresh()
+    before = scrape(gateway)
+    event_id, start = f"ops-life-{uuid.uuid4().hex[:8]}", from_now(days=3)
+    gateway.upsert(event_body(event_id, start, join_url=zoom(6666666666)))
+    gateway.wait_status(event_id, "scheduled")
+    first_bot = gateway.extension(event_id)["bot_id"]
+    gateway.upsert(event_body(event_id, start + timedelta(days=1), join_url=zoom(6666666666)))
+    gateway.wait_status(event_id, "scheduled")
+    assert gateway.extension(event_id)["bot_id"] == first_bot  # moved in place
+    gateway.upsert(event_body(event_id, start + timedelta(days=1), join_url=zoom(7777777777)))
+    gateway.wait_status(event_id, "scheduled")
+    assert gateway.extension(event_id)["bot_id"] == first_bot  # another meeting link: patched too
+    gateway.upsert(event_body(event_id, from_now(minutes=5), join_url=zoom(7777777777)))
+    gateway.wait_status(event_id, "scheduled")
+    assert gateway.extension(event_id)["bot_id"] != first_bot  # too late to move: an ad-hoc bot
+    gateway.delete(event_id)
+    gateway.wait_status(event_id, "cancelled")
+    after = scrape(gateway)
+
+    bots = {"profile": PROFILE, "adapter": "recall-bot"}
+    counted = {
+        action: moved(before, after, "meetbridge_bot_actions_total", **bots, action=action)
+        for action in ("create", "update", "replace", "cancel")
+    }
+    assert counted == {"create": 1, "update": 2, "replace": 1, "cancel": 1}
+    logged = Counter((c["endpoint"], f"{c['status'] // 100}xx") for c in gateway.sandbox.calls())
+    for (endpoint, status_class), count in logged.items():
+        labels = {"provider": "recall-bot", "endpoint": endpoint, "status_class": status_class}
+        assert moved(before, after, "meetbridge_provider_calls_total", **labels) == count, (
+            endpoint,
+            status_class,
+        )
 
 
 def test_label_sets_stay_bounded_from_50_to_500_events_over_20_calendars(gateway: BotGateway) -> None:

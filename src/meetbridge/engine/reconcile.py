@@ -226,7 +226,7 @@ class Reconciler:
                 values.update(status=outcome.status, last_error=outcome.last_error, updated_at=now)
             metrics.extension_written(
                 *self._labels(owner_profile_id(outcome.provider_state or previous_state) or profile_id),
-                bot_before=current.bot_id if current else None,
+                bot_before=(previous_state or {}).get("bot_id"),  # the row may hold mid-call saves
                 bot_after=outcome.bot_id,
                 state_changed=outcome.provider_state != previous_state,
                 failed_now=values.get("status") == ExtensionStatus.FAILED
