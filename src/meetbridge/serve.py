@@ -13,6 +13,7 @@ from typing import Any
 import click
 import msgspec
 import uvicorn
+from prometheus_client import start_http_server
 
 from meetbridge.app import build_gateway, create_app
 from meetbridge.config.catalogue import load_catalogue
@@ -166,11 +167,15 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
         reloads.remove_pid_file()  # the shut-down hook did, unless start-up failed half-way
 
 
-def run_worker(settings: Settings) -> None:
-    """The worker alone, until SIGINT/SIGTERM; jobs from API processes are found by polling."""
+def run_worker(settings: Settings, *, metrics: tuple[str, int] | None = None) -> None:
+    """The worker alone, until SIGINT/SIGTERM; jobs from API processes are found by polling.
+    ``metrics``: (host, port) to serve this process's counters on (it has no HTTP API to carry
+    them); the database's gauges are any ``serve`` process's /metrics."""
     config = load_or_exit(settings)
     upgrade(settings.database_url)
     gateway = build_gateway(settings, config)
+    if metrics is not None:
+        start_http_server(metrics[1], addr=metrics[0])
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -36,7 +36,7 @@ from tests.e2e.recall import (
     gateway_config,
     zoom,
 )
-from tests.e2e.server import ServerProcess, running_gateway, webhook_secret
+from tests.e2e.server import ServerProcess, free_port, running_gateway, terminate, wait_until, webhook_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -386,6 +386,44 @@ def test_json_logs_are_one_object_a_line_with_ids_and_no_secrets(gateway: BotGat
     assert all(c["job_id"].startswith("event-") for c in calls)
     # Provider calls are logged by endpoint name, never by URL.
     assert not [c for c in calls if gateway.sandbox.url in c["message"] or "/api/v1" in c["message"]]
+
+
+def test_a_worker_alone_serves_its_own_counters(gateway: BotGateway) -> None:
+    port = free_port()
+    server = gateway.server
+    assert server.config is not None
+    args = ["worker", "--config", str(server.config), "--metrics-port", str(port)]
+    log = (server.workdir / f"worker-{port}.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meetbridge", *args],
+        env=server.env,
+        cwd=server.workdir,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+
+        def scraped() -> str | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+            except httpx.HTTPError:
+                return None
+
+        wait_until(scraped, timeout=30, what="the worker's metrics port")
+        families = {family.name: family for family in text_string_to_metric_families(scraped() or "")}
+        runs = families["meetbridge_job_runs"]
+        assert {
+            (s.labels["kind"], s.labels["outcome"]) for s in runs.samples if s.name.endswith("_total")
+        } >= {
+            ("event", "done"),
+            ("event", "retry"),
+        }
+        assert "process_cpu_seconds" in families  # the standard process collector
+        assert "meetbridge_jobs" not in families  # the database's gauges are the API's to serve
+    finally:
+        terminate(process, timeout=15)
+        log.close()
+    assert process.returncode == 0
 
 
 def test_readyz_reports_the_schema_and_the_workers_heartbeat(gateway: BotGateway) -> None:

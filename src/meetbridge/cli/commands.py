@@ -247,15 +247,28 @@ def reload(config_path: Path | None, pid_file: Path | None, dry_run: bool) -> No
     type=int,
     help="Jobs run at once (default: $MEETBRIDGE_WORKER_CONCURRENCY or 16).",
 )
-def worker(config_path: Path | None, database_url: str | None, concurrency: int | None) -> None:
-    """Run only the worker (no HTTP): for deployments that scale API and worker separately."""
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Serve this process's Prometheus metrics on this port (/metrics, no token: bind it privately).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
+def worker(
+    config_path: Path | None,
+    database_url: str | None,
+    concurrency: int | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
+    """Run only the worker (no HTTP API): for deployments that scale API and worker separately."""
     from meetbridge.serve import run_worker
 
     settings = _settings(config_path, database_url)
     _configure_logging(settings)
     if concurrency is not None:
         settings = msgspec.structs.replace(settings, worker_concurrency=concurrency)
-    run_worker(settings)
+    run_worker(settings, metrics=(metrics_host, metrics_port) if metrics_port else None)
 
 
 @main.command("status")
