@@ -21,6 +21,7 @@ from meetbridge.api.errors import EXCEPTION_HANDLERS
 from meetbridge.api.events import EventsController
 from meetbridge.api.headers import answer_headers
 from meetbridge.api.health import healthz, readyz
+from meetbridge.api.http_metrics import RouteMetricsMiddleware
 from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.metrics import MetricsController
 from meetbridge.api.openapi import document_link_requests, finish_schema
@@ -58,7 +59,11 @@ def openapi_config() -> OpenAPIConfig:
 
 # HTTP metrics by route template (group_path): /v1/calendars/{calendar_id}/events, never one series per id.
 HTTP_METRICS = PrometheusConfig(
-    app_name="meetbridge", prefix="meetbridge_http", group_path=True, exclude=["^/metrics$"]
+    app_name="meetbridge",
+    prefix="meetbridge_http",
+    group_path=True,
+    exclude=["^/metrics$"],
+    middleware_class=RouteMetricsMiddleware,
 )
 
 
