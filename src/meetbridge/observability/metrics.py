@@ -83,6 +83,12 @@ WEBHOOKS_REJECTED = Counter(
 )
 
 
+OUTBOUND_DELIVERIES = Counter(
+    f"{PREFIX}_outbound_deliveries",
+    "Webhooks meetbridge sent to applications, by outcome (delivered, retried, failed)",
+    ["outcome"],
+)
+
 # Closed label sets are exported at zero from the start, so that an alert's rate() sees a series
 # before its first event and the series count does not grow with traffic.
 JOB_KINDS = ("event", "sync")
@@ -189,6 +195,12 @@ def extension_written(
 
 def extension_failed(profile_id: str, adapter: str, last_error: str | None) -> None:
     EXTENSION_FAILURES.labels(profile_id, adapter, failure_reason(last_error)).inc()
+
+
+def outbound_delivery(outcome: str) -> None:
+    """One delivery attempt of a webhook to an application: ``delivered``, ``retried`` or ``failed``
+    (gave up). For the outbound webhooks' sender to call, one line where each attempt ends."""
+    OUTBOUND_DELIVERIES.labels(outcome).inc()
 
 
 def webhook(provider: str, outcome: str) -> None:
