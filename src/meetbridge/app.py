@@ -32,6 +32,7 @@ from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.database import Database
+from meetbridge.observability import tracing
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.settings import Settings, get_settings
 
@@ -125,6 +126,7 @@ def create_app(
         on_shutdown=list(on_shutdown),
         debug=False,
         middleware=[request_ids, answer_headers, HTTP_METRICS.middleware],
+        plugins=tracing.litestar_plugins(),
         request_max_body_size=settings.max_body_bytes,  # 413 over it
         # The root logger is configure_logging's (MEETBRIDGE_LOG_FORMAT): Litestar's own lines join it.
         logging_config=LoggingConfig(

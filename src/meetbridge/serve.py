@@ -21,6 +21,7 @@ from meetbridge.config.profiles import GatewayConfig, Profile, load_config, seal
 from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
+from meetbridge.observability import tracing
 from meetbridge.providers.registry import availability_problems
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.runtime.reload import Reloader, ReloadOnSignal
@@ -50,6 +51,12 @@ def load_checked_config(settings: Settings) -> GatewayConfig:
 
 
 def load_or_exit(settings: Settings) -> GatewayConfig:
+    """The checked configuration, with tracing started when configured; exit 2 naming each problem."""
+    try:
+        tracing.start()
+    except RuntimeError as exc:
+        click.echo(f"meetbridge: {exc}", err=True)
+        raise SystemExit(2) from None
     try:
         return load_checked_config(settings)
     except ConfigError as exc:

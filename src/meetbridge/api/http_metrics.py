@@ -16,6 +16,8 @@ from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from meetbridge.observability import tracing
+
 
 class RouteMetricsMiddleware(PrometheusMiddleware):
     def __init__(self, app: ASGIApp, config: PrometheusConfig) -> None:
@@ -35,6 +37,7 @@ class RouteMetricsMiddleware(PrometheusMiddleware):
             await self.app(scope, receive, send)
             return
         path: str = scope["path_template"] if self._config.group_path else scope["path"]
+        tracing.routed(method, scope["path_template"])
         started = time.perf_counter()
         status = 200
 

@@ -22,7 +22,7 @@ from meetbridge.db.tables import utcnow
 from meetbridge.engine.retry import Retry, RetryStrategy
 from meetbridge.engine.store import ClaimedJob, JobKey, JobStore
 from meetbridge.errors import AdapterFailure
-from meetbridge.observability import logs, metrics
+from meetbridge.observability import metrics
 
 log = logging.getLogger("meetbridge.worker")
 
@@ -139,8 +139,7 @@ class Worker:
                 log.exception("lease heartbeat failed")
 
     async def _run(self, job: ClaimedJob) -> None:
-        started = time.perf_counter()
-        logs.bind(job_id=f"{job.kind}-{job.subject}")  # this job's own task: nothing to unbind
+        started = metrics.job_started(job.kind, job.subject)
         handler = self.handlers.get(job.kind)
         try:
             await self._handle(handler, job)

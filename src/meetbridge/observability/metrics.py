@@ -24,6 +24,7 @@ from prometheus_client.metrics_core import Metric
 
 from meetbridge.domain.failures import failure_reason
 from meetbridge.errors import ProviderUnavailable
+from meetbridge.observability import logs, tracing
 
 PREFIX = "meetbridge"
 _provider_log = logging.getLogger("meetbridge.providers")
@@ -120,24 +121,27 @@ class ProviderAnswer:
 
 @contextmanager
 def provider_call(provider: str, endpoint: str, method: str) -> Iterator[ProviderAnswer]:
-    """Times, counts and logs one provider call: method, endpoint name and status, never its URL."""
+    """Times, counts, traces and logs one provider call: method, endpoint name and status, never its URL."""
     answer = ProviderAnswer()
     started = time.perf_counter()
-    try:
-        yield answer
-    finally:
-        took = time.perf_counter() - started
-        PROVIDER_LATENCY.labels(provider, endpoint).observe(took)
-        PROVIDER_CALLS.labels(provider, endpoint, status_class(answer.status)).inc()
-        _provider_log.info(
-            "%s %s %s -> %s in %.0f ms",
-            provider,
-            method,
-            endpoint,
-            answer.status or "no answer",
-            took * 1000,
-            extra={"provider": provider, "endpoint": endpoint, "provider_status": answer.status},
-        )
+    with tracing.provider_span(provider, endpoint, method) as span:
+        try:
+            yield answer
+        finally:
+            took = time.perf_counter() - started
+            PROVIDER_LATENCY.labels(provider, endpoint).observe(took)
+            PROVIDER_CALLS.labels(provider, endpoint, status_class(answer.status)).inc()
+            if span is not None and answer.status is not None:
+                span.set_attribute("http.response.status_code", answer.status)
+            _provider_log.info(
+                "%s %s %s -> %s in %.0f ms",
+                provider,
+                method,
+                endpoint,
+                answer.status or "no answer",
+                took * 1000,
+                extra={"provider": provider, "endpoint": endpoint, "provider_status": answer.status},
+            )
 
 
 @contextmanager
@@ -152,10 +156,18 @@ def paced(provider: str, endpoint: str) -> Iterator[None]:
             RATE_LIMIT_WAIT.labels(provider, endpoint, "pacing").inc(waited)
 
 
+def job_started(kind: str, subject: int) -> float:
+    """A job's run begins in its own task: its log context and trace span; returns the start time."""
+    logs.bind(job_id=f"{kind}-{subject}")  # the job's own task: nothing to unbind
+    tracing.job_started(kind, subject)
+    return time.perf_counter()
+
+
 def job_finished(kind: str, outcome: str, started: float) -> None:
-    """``outcome``: done, rerun (changed meanwhile), retry or gave_up; ``started`` from perf_counter."""
+    """``outcome``: done, rerun (changed meanwhile), retry or gave_up; ``started`` from job_started."""
     JOB_RUNS.labels(kind, outcome).inc()
     JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
+    tracing.job_finished(outcome)
 
 
 def retried(adapter: str | None, cause: BaseException) -> None:
