@@ -9,7 +9,7 @@ import pytest
 
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import parse_config
-from meetbridge.domain.failures import failure_reason
+from meetbridge.domain.failures import REASONS, failure_reason
 from meetbridge.errors import ConfigError
 from meetbridge.observability import logs
 from meetbridge.observability.logs import ContextFilter, JsonFormatter, TextFormatter, secrets_of
@@ -42,6 +42,7 @@ ENV = {"K": API_KEY, "W": WEBHOOK_SECRET, "M": METRICS_TOKEN, "SHORT": "short"}
 )
 def test_failure_reasons_are_a_closed_set(last_error: str | None, reason: str) -> None:
     assert failure_reason(last_error) == reason
+    assert reason in REASONS  # what metrics export at zero for every profile
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:

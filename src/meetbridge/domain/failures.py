@@ -23,6 +23,13 @@ _PROVIDER_ANSWER = re.compile(r" answered (\d{3}) to ")
 # Reason codes adapters name themselves; any other named code is counted as "other" so that a
 # provider's free-form sub-codes cannot grow a metric's label set without bound.
 KNOWN_OWN_REASONS = frozenset({"no_meeting_url", "all_day", "event_ended"})
+# Every code failure_reason returns.
+REASONS = tuple(
+    sorted(
+        {*KNOWN_OWN_REASONS, *(code for _, code in _SHAPES)}
+        | {"provider_auth", "provider_rejected", "other", "unknown"}
+    )
+)
 
 
 def failure_reason(last_error: str | None) -> str:

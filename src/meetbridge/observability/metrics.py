@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from meetbridge.domain.failures import failure_reason
+from meetbridge.domain.failures import REASONS, failure_reason
 from meetbridge.errors import ProviderUnavailable
 from meetbridge.observability import logs, tracing
 
@@ -98,6 +98,19 @@ for _kind in JOB_KINDS:
     JOB_DURATION.labels(_kind)
     for _outcome in JOB_OUTCOMES:
         JOB_RUNS.labels(_kind, _outcome)
+
+
+BOT_ACTION_NAMES = ("create", "update", "replace", "cancel")
+
+
+def profiles_known(profiles: Iterable[tuple[str, str]]) -> None:
+    """The configured (profile, adapter) pairs: their bot and failure series are exported at zero, so
+    a ratio of failures to bots made has both sides from the start."""
+    for profile_id, adapter in profiles:
+        for action in BOT_ACTION_NAMES:
+            BOT_ACTIONS.labels(profile_id, adapter, action)
+        for reason in REASONS:
+            EXTENSION_FAILURES.labels(profile_id, adapter, reason)
 
 
 def provider_known(provider: str, endpoints: Iterable[str]) -> None:

@@ -20,6 +20,7 @@ from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.store import JobStore
 from meetbridge.engine.sync import SyncRunner
 from meetbridge.engine.worker import Worker
+from meetbridge.observability import metrics
 from meetbridge.observability.logs import hide_secrets_of
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
@@ -35,6 +36,7 @@ class Gateway:
         self.catalogue = catalogue
         self.live = LiveConfig(config)
         hide_secrets_of(config)
+        metrics.profiles_known((p.profile_id, p.adapter) for p in config.profiles.values())
         self.database = database
         self.applications = ApplicationRepository(database)
         self.calendars = CalendarRepository(database)
@@ -64,6 +66,7 @@ class Gateway:
         the profiles whose mechanism changed (their bots move, make before break)."""
         self.live.replace(config)
         hide_secrets_of(config)
+        metrics.profiles_known((p.profile_id, p.adapter) for p in config.profiles.values())
         changed = await self.incarnations.record(config)
         if changed:
             log.info("switched mechanism: %s; their bots move (make before break)", ", ".join(changed))
