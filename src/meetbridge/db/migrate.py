@@ -6,9 +6,9 @@ import functools
 from pathlib import Path
 
 import msgspec
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,6 +36,9 @@ class SchemaState(msgspec.Struct, frozen=True):
     code: str  # this code's head revision
 
 
+_VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
+
+
 @functools.cache
 def _revisions() -> tuple[str, frozenset[str]]:
     """(this code's head, every revision it knows), read once: /readyz asks on every probe."""
@@ -50,7 +53,10 @@ async def schema_state(connection: AsyncConnection) -> SchemaState:
     revision (run ``meetbridge db upgrade``); ``ahead`` when newer code migrated it (this process is
     the old one); ``empty`` when it was never migrated."""
     head, known = _revisions()
-    revisions = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads())
+    # Read alembic_version directly: MigrationContext would log two INFO lines on every probe.
+    revisions: list[str] = []
+    if await connection.run_sync(lambda sync: sa.inspect(sync).has_table(_VERSION_TABLE.name)):
+        revisions = list((await connection.execute(sa.select(_VERSION_TABLE.c.version_num))).scalars())
     if not revisions:
         return SchemaState("empty", None, head)
     found = revisions[0]
