@@ -2,7 +2,7 @@
 
 Counters and histograms live in prometheus_client's default registry and count what this process did
 (each replica exposes its own; Prometheus sums them across replicas). Gauges that describe the
-database (queue depth, extensions and links by status) are not here: ``state_families`` builds them
+database (queue depth, extensions and links by status) are not counters: ``gauge`` builds them
 at scrape time from a snapshot the database gives, so every replica reports the same, true figure.
 
 Labels are bounded by configuration: profile ids, adapter names, catalogue endpoint names, webhook
