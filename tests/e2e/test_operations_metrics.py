@@ -1,15 +1,12 @@
-"""Operating meetbridge against real processes: /metrics counts exactly what happened, label sets
-stay bounded, JSON logs are one object a line with ids and without secrets, and `meetbridge status`
-names what needs a person.
+"""/metrics against real processes: it wants its token, counts exactly what happened (bots made, a 429
+retried, forged and stale webhooks refused, failed extensions, moves, replacements and cancels), keeps
+its label sets bounded, and a worker run alone serves its own counters.
 
-One gateway (JSON logs, a metrics token) and one Recall stand-in serve the whole module; each test
-reads differences between two scrapes, so they do not depend on each other's leftovers.
+Each test reads differences between two scrapes, so they do not depend on each other's leftovers.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import subprocess
 import sys
 import time
@@ -19,88 +16,29 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
-import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from meetbridge.providers.recall.webhooks import sign_recall_webhook
-from tests.e2e.recall import (
-    API_KEY,
-    ENV_KEY,
-    ENV_SECRET,
-    PROFILE,
-    BotGateway,
-    SandboxProcess,
-    event_body,
-    from_now,
-    gateway_config,
-    zoom,
+from tests.e2e.operations import (
+    FORGED_SECRET,
+    METRICS_TOKEN,
+    Samples,
+    moved,
+    running_operations_gateway,
+    scrape,
+    signed,
+    status_body,
 )
-from tests.e2e.server import ServerProcess, free_port, running_gateway, terminate, wait_until, webhook_secret
+from tests.e2e.recall import PROFILE, BotGateway, event_body, from_now, zoom
+from tests.e2e.server import free_port, terminate, wait_until
 
 pytestmark = pytest.mark.e2e
-
-METRICS_TOKEN = "ops-metrics-token-" + "7" * 20
-OAUTH_CODE = "oauth-code-that-must-not-be-logged-1234"
-REFRESH_TOKEN = "refresh-token-that-must-not-be-logged-5678"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotGateway]:
-    workdir = tmp_path_factory.mktemp("operations")
-    secret = webhook_secret()
-    env = {
-        ENV_KEY: API_KEY,
-        ENV_SECRET: secret,
-        "MEETBRIDGE_LOG_FORMAT": "json",
-        "OPS_METRICS": METRICS_TOKEN,
-    }
-    server = ServerProcess(workdir, config=workdir / "meetbridge.toml", env=env)
-    sandbox = SandboxProcess(
-        workdir, webhook_url=f"{server.url}/v1/webhooks/recall/{PROFILE}", webhook_secret=secret
-    )
-
-    def config(sandbox_url: str) -> str:
-        return gateway_config(sandbox_url) + '\n[server]\nmetrics_token = "env:OPS_METRICS"\n'
-
-    make = functools.partial(BotGateway, webhook_secret=secret)
-    with running_gateway(server, sandbox, config, make) as made:
+    with running_operations_gateway(tmp_path_factory.mktemp("metrics")) as made:
         yield made
-
-
-def scrape(gateway: BotGateway) -> Samples:
-    response = httpx.get(
-        f"{gateway.server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    key = (name, frozenset(labels.items()))
-    return after.get(key, 0.0) - before.get(key, 0.0)
-
-
-def status_body(bot_id: str, code: str) -> bytes:
-    data = {"code": code, "sub_code": None, "updated_at": "2026-01-01T00:00:00Z"}
-    return msgspec.json.encode(
-        {"event": f"bot.{code}", "data": {"bot": {"id": bot_id, "metadata": {}}, "data": data}}
-    )
-
-
-def signed(secret: str, body: bytes, *, msg_id: str, timestamp: int) -> dict[str, str]:
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_recall_webhook(secret, msg_id, timestamp, body),
-    }
 
 
 def test_metrics_want_the_token_and_stay_out_of_the_api_document(gateway: BotGateway) -> None:
@@ -149,7 +87,7 @@ def test_counters_move_by_exactly_what_happened(gateway: BotGateway) -> None:
     body = status_body(bot_id, "joining_call")
     now = int(time.time())
     genuine = signed(secret, body, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=now)
-    forged = signed("whsec_" + "Zm9yZ2VkIHNlY3JldCBmb3JnZWQ=", body, msg_id="msg_forged", timestamp=now)
+    forged = signed(FORGED_SECRET, body, msg_id="msg_forged", timestamp=now)
     stale = signed(secret, body, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=now - 600)
     answers = [
         httpx.post(gateway.webhook_url, content=body, headers=h, timeout=10) for h in (genuine, genuine)
@@ -313,81 +251,6 @@ def test_label_sets_stay_bounded_from_50_to_500_events_over_20_calendars(gateway
     assert failed == 225
 
 
-def test_status_check_names_the_failed_extensions(gateway: BotGateway) -> None:
-    gateway.fresh()
-    broken = f"ops-status-{uuid.uuid4().hex[:8]}"
-    gateway.upsert(event_body(broken, from_now(days=5)))
-    gateway.wait_status(broken, "failed")
-    result = subprocess.run(
-        [sys.executable, "-m", "meetbridge", "status", "--check"],
-        env=gateway.server.env,
-        cwd=gateway.server.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Needs attention:" in result.stdout
-    assert "failed (no_meeting_url)" in result.stdout
-    assert f"calendar {gateway.calendar_id}" in result.stdout
-    report = gateway.client.get("/v1/status").json()
-    groups = {group["reason"]: group for group in report["failing_extensions"]}
-    assert groups["no_meeting_url"]["count"] >= 1
-    assert report["needs_attention"]
-
-
-def test_json_logs_are_one_object_a_line_with_ids_and_no_secrets(gateway: BotGateway) -> None:
-    gateway.fresh()
-    event_id = f"ops-log-{uuid.uuid4().hex[:8]}"
-    response = gateway.client.post(
-        f"/v1/calendars/{gateway.calendar_id}/events",
-        json=event_body(event_id, from_now(days=6), join_url=zoom(5555555555)),
-        headers={"X-Request-ID": "ops-request-1"},
-    )
-    assert response.headers["x-request-id"] == "ops-request-1"
-    gateway.wait_status(event_id, "scheduled")
-    made_up = gateway.client.get("/v1/profiles").headers["x-request-id"]
-    assert len(made_up) == 32
-    # Secrets sent in the ways a client might: an OAuth code in a callback's query, a refresh token
-    # in a link request (refused: this profile links nothing).
-    gateway.client.get(f"/v1/oauth/callback?code={OAUTH_CODE}&state=bogus")
-    gateway.client.put(
-        f"/v1/calendars/{gateway.calendar_id}/links/{PROFILE}",
-        json={"platform": "google_calendar", "oauth_refresh_token": REFRESH_TOKEN},
-    )
-    gateway.settle()
-    event_uid = gateway.event(event_id)["event_uid"]
-
-    text = gateway.server.log()
-    lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
-    assert {"time", "level", "logger", "message"} <= set(lines[0])
-    for secret in (API_KEY, gateway.webhook_secret, gateway.token, METRICS_TOKEN, OAUTH_CODE, REFRESH_TOKEN):
-        assert secret not in text
-    about_work = [
-        line
-        for line in lines
-        if line["logger"] in ("uvicorn.access", "meetbridge.providers", "meetbridge.worker")
-    ]
-    assert about_work
-    assert [line for line in about_work if not (line.get("request_id") or line.get("job_id"))] == []
-    upsert = [line for line in lines if line.get("request_id") == "ops-request-1"]
-    assert [line["status"] for line in upsert if line["logger"] == "uvicorn.access"] == [202]
-    calls = [
-        line
-        for line in lines
-        if line["logger"] == "meetbridge.providers" and line.get("event_uid") == event_uid
-    ]
-    assert [(c["endpoint"], c["provider_status"], c["profile_id"]) for c in calls][-1] == (
-        "create_bot",
-        201,
-        PROFILE,
-    )
-    assert all(c["job_id"].startswith("event-") for c in calls)
-    # Provider calls are logged by endpoint name, never by URL.
-    assert not [c for c in calls if gateway.sandbox.url in c["message"] or "/api/v1" in c["message"]]
-
-
 def test_a_worker_alone_serves_its_own_counters(gateway: BotGateway) -> None:
     port = free_port()
     server = gateway.server
@@ -424,13 +287,3 @@ def test_a_worker_alone_serves_its_own_counters(gateway: BotGateway) -> None:
         terminate(process, timeout=15)
         log.close()
     assert process.returncode == 0
-
-
-def test_readyz_reports_the_schema_and_the_workers_heartbeat(gateway: BotGateway) -> None:
-    ready = httpx.get(f"{gateway.server.url}/readyz", timeout=10)
-    assert ready.status_code == 200
-    body = ready.json()
-    assert (body["status"], body["database"], body["schema"]) == ("ready", "reachable", "current")
-    assert body["schema_revision"] == body["code_revision"]
-    assert 0 <= body["worker_heartbeat_age_seconds"] < 5
-    assert httpx.get(f"{gateway.server.url}/healthz", timeout=10).json() == {"status": "ok"}
