@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
 
 from meetbridge import __version__
 from meetbridge.api.auth import TokenCache, authenticate, provide_application_id
@@ -19,14 +21,19 @@ from meetbridge.api.errors import EXCEPTION_HANDLERS
 from meetbridge.api.events import EventsController
 from meetbridge.api.headers import answer_headers
 from meetbridge.api.health import healthz, readyz
+from meetbridge.api.http_metrics import RouteMetricsMiddleware
 from meetbridge.api.links import LinksController, OAuthCallbackController
+from meetbridge.api.metrics import MetricsController
 from meetbridge.api.openapi import document_link_requests, finish_schema
 from meetbridge.api.profiles import ProfilesController
+from meetbridge.api.request_ids import request_ids
+from meetbridge.api.status import get_status
 from meetbridge.api.webhook_endpoints import WebhookEndpointsController
 from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.database import Database
+from meetbridge.observability import tracing
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.settings import Settings, get_settings
 
@@ -50,6 +57,16 @@ def openapi_config() -> OpenAPIConfig:
         use_handler_docstrings=False,
         path="/schema",
     )
+
+
+# HTTP metrics by route template (group_path): /v1/calendars/{calendar_id}/events, never one series per id.
+HTTP_METRICS = PrometheusConfig(
+    app_name="meetbridge",
+    prefix="meetbridge_http",
+    group_path=True,
+    exclude=["^/metrics$"],
+    middleware_class=RouteMetricsMiddleware,
+)
 
 
 def create_app(
@@ -90,13 +107,22 @@ def create_app(
             LinksController,
             ProfilesController,
             WebhookEndpointsController,
+            get_status,
         ],
         dependencies={"application_id": Provide(provide_application_id)},
         guards=[authenticate],
     )
     logging.getLogger("meetbridge").setLevel(settings.log_level)
     app = Litestar(
-        route_handlers=[api, WebhooksController, OAuthCallbackController, healthz, readyz, *extra_routes],
+        route_handlers=[
+            api,
+            WebhooksController,
+            OAuthCallbackController,
+            healthz,
+            readyz,
+            MetricsController,
+            *extra_routes,
+        ],
         dependencies={"gateway": Provide(lambda: gateway, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]  # handlers are typed per exception class
         openapi_config=openapi_config(),
@@ -104,8 +130,14 @@ def create_app(
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         debug=False,
-        middleware=[answer_headers],
+        middleware=[request_ids, answer_headers, HTTP_METRICS.middleware],
+        plugins=tracing.litestar_plugins(),
         request_max_body_size=settings.max_body_bytes,  # 413 over it
+        # The root logger is configure_logging's (MEETBRIDGE_LOG_FORMAT): Litestar's own lines join it.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+        ),
     )
     finish_schema(app.openapi_schema)
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())

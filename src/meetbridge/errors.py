@@ -79,6 +79,10 @@ class NotAuthenticated(RequestError):
 class WebhookRejected(NotAuthenticated):
     """A provider webhook failed its adapter's verification: nothing of it is read or applied."""
 
+    def __init__(self, message: str, *, reason: str = "bad_signature") -> None:
+        self.reason = reason  # bad_signature | stale: what metrics and `meetbridge status` count
+        super().__init__(message)
+
 
 class NotFound(RequestError):
     status_code = 404

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import msgspec
 import uvicorn
+from prometheus_client import start_http_server
 
 from meetbridge.app import build_gateway, create_app
 from meetbridge.config.catalogue import load_catalogue
@@ -20,6 +21,7 @@ from meetbridge.config.profiles import GatewayConfig, Profile, load_config, seal
 from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
 from meetbridge.errors import ConfigError
+from meetbridge.observability import tracing
 from meetbridge.providers.registry import availability_problems
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.runtime.reload import Reloader, ReloadOnSignal
@@ -49,6 +51,12 @@ def load_checked_config(settings: Settings) -> GatewayConfig:
 
 
 def load_or_exit(settings: Settings) -> GatewayConfig:
+    """The checked configuration, with tracing started when configured; exit 2 naming each problem."""
+    try:
+        tracing.start()
+    except RuntimeError as exc:
+        click.echo(f"meetbridge: {exc}", err=True)
+        raise SystemExit(2) from None
     try:
         return load_checked_config(settings)
     except ConfigError as exc:
@@ -157,16 +165,30 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
         click.echo(demo_banner(f"http://{host}:{port}", token, calendar_id, SANDBOX_BOT_PROFILE))
         sys.stdout.flush()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+        # log_config=None: uvicorn's loggers propagate to the handler configure_logging put on the root,
+        # so its lines take MEETBRIDGE_LOG_FORMAT too. The access log (one line a request, its
+        # request_id) is on with JSON logs, which are for machines; a terminal keeps only errors.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            log_config=None,
+            access_log=settings.log_format == "json",
+        )
     finally:
         reloads.remove_pid_file()  # the shut-down hook did, unless start-up failed half-way
 
 
-def run_worker(settings: Settings) -> None:
-    """The worker alone, until SIGINT/SIGTERM; jobs from API processes are found by polling."""
+def run_worker(settings: Settings, *, metrics: tuple[str, int] | None = None) -> None:
+    """The worker alone, until SIGINT/SIGTERM; jobs from API processes are found by polling.
+    ``metrics``: (host, port) to serve this process's counters on (it has no HTTP API to carry
+    them); the database's gauges are any ``serve`` process's /metrics."""
     config = load_or_exit(settings)
     upgrade(settings.database_url)
     gateway = build_gateway(settings, config)
+    if metrics is not None:
+        start_http_server(metrics[1], addr=metrics[0])
 
     async def main() -> None:
         stop = asyncio.Event()

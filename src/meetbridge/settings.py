@@ -16,6 +16,7 @@ from meetbridge.errors import ConfigError
 
 _DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///meetbridge.db"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_FORMATS = ("text", "json")
 
 
 def default_catalogue_dir() -> Path:
@@ -34,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_page_size: int = 100
     max_body_bytes: int = 1_048_576  # MEETBRIDGE_MAX_BODY_BYTES: a larger request body is a 413
     log_level: str = "INFO"
+    log_format: str = "text"  # MEETBRIDGE_LOG_FORMAT=json: one JSON object per line
     run_worker: bool = True  # MEETBRIDGE_WORKER=0: serve the API only (another process runs the worker)
     worker_concurrency: int = 16
     # Where ``serve`` writes its pid, for ``meetbridge reload`` to signal; relative to the working directory.
@@ -57,6 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         level = env.get("MEETBRIDGE_LOG_LEVEL", "INFO").upper()
         if level not in _LOG_LEVELS:
             problems.append(f"MEETBRIDGE_LOG_LEVEL: one of {', '.join(_LOG_LEVELS)} (got {level[:20]!r})")
+        log_format = env.get("MEETBRIDGE_LOG_FORMAT", "text").lower()
+        if log_format not in _LOG_FORMATS:
+            problems.append(
+                f"MEETBRIDGE_LOG_FORMAT: one of {', '.join(_LOG_FORMATS)} (got {log_format[:20]!r})"
+            )
         page_size = number("MEETBRIDGE_EVENTS_PAGE_SIZE", 100, 1, 1000)
         concurrency = number("MEETBRIDGE_WORKER_CONCURRENCY", 16, 1, 1024)
         max_body = number("MEETBRIDGE_MAX_BODY_BYTES", 1_048_576, 1024, 104_857_600)
@@ -70,6 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             events_page_size=page_size,
             max_body_bytes=max_body,
             log_level=level,
+            log_format=log_format,
             run_worker=env.get("MEETBRIDGE_WORKER", "1").lower() not in ("0", "false", "no"),
             worker_concurrency=concurrency,
             pid_file=Path(env.get("MEETBRIDGE_PID_FILE") or "meetbridge.pid"),

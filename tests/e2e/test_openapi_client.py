@@ -359,7 +359,9 @@ def test_generated_client_health_and_profiles(generated: str, api: Any) -> None:
     readyz = load(generated, "api.health.readyz")
     list_profiles = load(generated, "api.profiles.list_profiles")
     assert healthz.sync(client=api) == models.Health(status="ok")
-    assert readyz.sync(client=api) == models.Health(status="ready")
+    ready = readyz.sync(client=api)
+    assert isinstance(ready, models.Readiness)
+    assert (ready.status, ready.database, ready.schema) == ("ready", "reachable", "current")
     profiles = list_profiles.sync(client=api)
     assert isinstance(profiles, models.ProfilesResponse)
     assert [(p.profile_id, p.adapter, p.base_url) for p in profiles.profiles] == [

@@ -16,6 +16,7 @@ import httpx
 import msgspec
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from svix.webhooks import Webhook as SvixWebhook
 
 from meetbridge.config.webhooks import WebhooksConfig
@@ -210,6 +211,7 @@ async def test_retried_on_schedule_with_the_same_id_then_failed(api: Api, sender
     created = await endpoint(api)
     pk = await event_with_bot(api, await api.calendar())
     receiver = Receiver([500, 503, 500])
+    counted_before = {outcome: _deliveries_counted(outcome) for outcome in ("delivered", "retried", "failed")}
     sender_for(receiver, retry_schedule_seconds=(0.2, 0.4))
     await set_extension(api, pk, status="scheduled", bot_id="bot-1")
     api.gateway.message_committed()
@@ -232,6 +234,12 @@ async def test_retried_on_schedule_with_the_same_id_then_failed(api: Api, sender
     assert retried.status_code == 202
     await eventually(lambda: _state_is(api, "delivered"), "the retried message")
     assert len(receiver.requests) == 4
+    counted = {outcome: _deliveries_counted(outcome) - before for outcome, before in counted_before.items()}
+    assert counted == {"delivered": 1, "retried": 2, "failed": 1}
+
+
+def _deliveries_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("meetbridge_outbound_deliveries_total", {"outcome": outcome}) or 0.0
 
 
 async def test_five_days_of_failures_disable_the_endpoint(api: Api, sender_for: Any) -> None:

@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"engine"},  # outbox, worker, reconcile, sync, linking, forwarding, switching
     {"db"},  # tables, repositories, the enqueue write; stores what providers return
     {"providers"},  # ports, registry, HTTP client, adapters
+    {"observability"},  # metric definitions and the log context, recorded through by every layer above
     {"config"},  # profiles, catalogue, secrets, sealing
     {"domain"},  # pure rules
     {"settings"},  # typed settings behind one cached getter

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 
-from meetbridge.api.schemas import Health
+from meetbridge.api.schemas import Health, Readiness
+from meetbridge.db.migrate import schema_state
+from meetbridge.errors import StorageError
 from meetbridge.runtime.gateway import Gateway
 
 
@@ -19,10 +22,32 @@ async def healthz() -> Health:
     "/readyz",
     operation_id="readyz",
     tags=["health"],
-    summary="The process can serve: the database answers",
-    responses={503: ResponseSpec(data_container=Health, description="Not ready")},
+    summary="The process can serve: the database answers and its schema is this code's",
+    responses={503: ResponseSpec(data_container=Readiness, description="Not ready, and why")},
 )
-async def readyz(gateway: NamedDependency[Gateway]) -> Response[Health]:
-    if await gateway.database.ping():
-        return Response(Health(status="ready"))
-    return Response(Health(status="database unavailable"), status_code=503)
+async def readyz(gateway: NamedDependency[Gateway]) -> Response[Readiness]:
+    worker = gateway.running_worker
+    age = round(worker.heartbeat_age(), 3) if worker is not None else None
+    try:
+        async with gateway.database.read() as connection:
+            schema = await schema_state(connection)
+    except (StorageError, OSError, sa.exc.SQLAlchemyError):
+        down = Readiness(
+            status="database unavailable", database="unreachable", worker_heartbeat_age_seconds=age
+        )
+        return Response(down, status_code=503)
+    ready = schema.state == "current"
+    reasons = {
+        "behind": "migrations behind: run meetbridge db upgrade",
+        "ahead": "the database was migrated by newer code",
+        "empty": "the database has no schema: run meetbridge db upgrade",
+    }
+    answer = Readiness(
+        status="ready" if ready else reasons.get(schema.state, schema.state),
+        database="reachable",
+        schema=schema.state,
+        schema_revision=schema.database,
+        code_revision=schema.code,
+        worker_heartbeat_age_seconds=age,
+    )
+    return Response(answer, status_code=200 if ready else 503)

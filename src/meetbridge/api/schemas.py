@@ -311,3 +311,13 @@ class ErrorBody(msgspec.Struct):
 
 class Health(msgspec.Struct):
     status: str
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    status: str  # "ready", or why not: "database unavailable", "migrations behind"...
+    database: str  # reachable | unreachable
+    schema: str | None = None  # current | behind | ahead | empty (None: the database did not answer)
+    schema_revision: str | None = None
+    code_revision: str | None = None
+    # Seconds since this process's worker last looked for jobs; None when this process runs none.
+    worker_heartbeat_age_seconds: float | None = None

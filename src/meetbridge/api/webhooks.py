@@ -13,8 +13,10 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
 from meetbridge.api.schemas import ErrorBody, Health
+from meetbridge.db.tables import utcnow
 from meetbridge.engine.webhooks import apply_webhook
-from meetbridge.errors import NotFound
+from meetbridge.errors import NotFound, WebhookRejected
+from meetbridge.observability import logs, metrics
 from meetbridge.providers.base import webhook_receiver
 from meetbridge.runtime.gateway import Gateway
 
@@ -76,12 +78,22 @@ class WebhooksController(Controller):
         receiver = webhook_receiver(gateway.registry.adapter(profile)) if profile else None
         if profile is None or receiver is None or receiver.webhook_path != webhook_path:
             raise NotFound(f"profile {profile_id} does not receive {webhook_path} webhooks")
-        received = receiver.receive_webhook(request.headers, await request.body())
+        metrics.webhook(webhook_path, "received")
+        logs.bind(profile_id=profile_id, adapter=profile.adapter)  # unbound with the request's context
+        try:
+            received = receiver.receive_webhook(request.headers, await request.body())
+        except WebhookRejected as exc:
+            metrics.webhook(webhook_path, exc.reason)
+            await gateway.webhook_receipts.record(profile_id, utcnow(), exc.reason)
+            raise
+        metrics.webhook(webhook_path, "verified")
+        await gateway.webhook_receipts.record(profile_id, utcnow())
         if received.message_id is None:
             return Health(status=await apply_webhook(gateway, profile, received.action))
         seen: SeenMessages = request.app.state.seen_webhooks
         key = f"{profile_id}:{received.message_id}"
         if not seen.start(key):
+            metrics.webhook(webhook_path, "duplicate")
             return Health(status="duplicate ignored")
         handled = False
         try:

@@ -1,11 +1,13 @@
 """The ``meetbridge`` command: serve, worker, reload, check-config, profiles, token, db, openapi,
-sandbox, webhooks."""
+sandbox, status, webhooks."""
 
 from meetbridge.cli.commands import CRONOFY_RECALL_PROFILE, main, openapi_document
+from meetbridge.cli.status import status
 from meetbridge.cli.tokens import token
 from meetbridge.cli.webhooks import webhooks
 
 main.add_command(token)
+main.add_command(status)
 main.add_command(webhooks)
 
 __all__ = ["CRONOFY_RECALL_PROFILE", "main", "openapi_document"]

@@ -180,8 +180,8 @@ def serve(
     SIGHUP (`meetbridge reload`) re-reads the configuration."""
     from meetbridge.serve import run
 
-    _configure_logging()
     settings = _settings(config_path, database_url)
+    _configure_logging(settings)
     if pid_file is not None:
         settings = msgspec.structs.replace(settings, pid_file=pid_file)
     run(settings, host=host, port=port, sandbox=sandbox)
@@ -247,15 +247,28 @@ def reload(config_path: Path | None, pid_file: Path | None, dry_run: bool) -> No
     type=int,
     help="Jobs run at once (default: $MEETBRIDGE_WORKER_CONCURRENCY or 16).",
 )
-def worker(config_path: Path | None, database_url: str | None, concurrency: int | None) -> None:
-    """Run only the worker (no HTTP): for deployments that scale API and worker separately."""
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Serve this process's Prometheus metrics on this port (/metrics, no token: bind it privately).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
+def worker(
+    config_path: Path | None,
+    database_url: str | None,
+    concurrency: int | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
+    """Run only the worker (no HTTP API): for deployments that scale API and worker separately."""
     from meetbridge.serve import run_worker
 
-    _configure_logging()
     settings = _settings(config_path, database_url)
+    _configure_logging(settings)
     if concurrency is not None:
         settings = msgspec.structs.replace(settings, worker_concurrency=concurrency)
-    run_worker(settings)
+    run_worker(settings, metrics=(metrics_host, metrics_port) if metrics_port else None)
 
 
 @main.command("sandbox")
@@ -349,7 +362,13 @@ def sandbox(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def _configure_logging() -> None:
+def _configure_logging(settings: Settings | None = None) -> None:
+    """The gateway's commands log in MEETBRIDGE_LOG_FORMAT; the stand-ins in plain text."""
+    if settings is not None:
+        from meetbridge.observability.logs import configure_logging
+
+        configure_logging(settings.log_level, settings.log_format)
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per provider request drowns what matters; our own logs name failed calls.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -45,6 +45,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     public_url: str | None = None
     secret_key: Secret | None = None
     migration_window_seconds: int = DEFAULT_MIGRATION_WINDOW
+    metrics_token: Secret | None = None  # GET /metrics wants it as a bearer token; open without one
 
 
 class GatewayConfig(msgspec.Struct, frozen=True):
@@ -58,6 +59,11 @@ class _ServerFile(msgspec.Struct, forbid_unknown_fields=True):
     secret_key: Secret | None = None
     # Switching a profile's mechanism: a meeting starting within this many seconds keeps its bot.
     migration_window_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = DEFAULT_MIGRATION_WINDOW
+    metrics_token: Secret | None = None
+
+
+# A bearer token anyone could guess in a day of tries is no protection.
+MIN_METRICS_TOKEN = 16
 
 
 def _converter(environ: Mapping[str, str]) -> Any:
@@ -161,7 +167,11 @@ def parse_config(
             public_url=server_file.public_url,
             secret_key=secret_key,
             migration_window_seconds=server_file.migration_window_seconds,
+            metrics_token=server_file.metrics_token,
         )
+        token = server_file.metrics_token
+        if token is not None and len(token.reveal()) < MIN_METRICS_TOKEN:
+            problems.append(f"server: metrics_token: must be at least {MIN_METRICS_TOKEN} characters")
     except msgspec.ValidationError as exc:
         problems.append(f"server: {exc}")
     profiles: dict[str, Profile] = {}

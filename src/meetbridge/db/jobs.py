@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.tables import jobs
+from meetbridge.observability import tracing
 
 EVENT = "event"
 SYNC = "sync"
@@ -30,6 +31,7 @@ async def enqueue_job(connection: AsyncConnection, kind: str, subject: int, now:
             set_={"run_at": now, "generation": jobs.c.generation + 1},
         )
     )
+    tracing.enqueued(kind, subject)
 
 
 async def enqueue(connection: AsyncConnection, event_pk: int, now: datetime) -> None:

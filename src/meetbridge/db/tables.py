@@ -210,3 +210,14 @@ migration_steps = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
     sa.Column("at", UTCDateTime, nullable=False),
 )
+
+# The last inbound webhook per profile, for `meetbridge status` ("are the provider's webhooks still
+# arriving, and do they verify?"); one row per profile, so a flood of deliveries cannot grow it.
+webhook_receipts = sa.Table(
+    "webhook_receipts",
+    metadata,
+    sa.Column("profile_id", sa.String(200), primary_key=True),
+    sa.Column("last_verified_at", UTCDateTime, nullable=True),
+    sa.Column("last_rejected_at", UTCDateTime, nullable=True),
+    sa.Column("last_rejection", sa.String(40), nullable=True),  # bad_signature | stale
+)

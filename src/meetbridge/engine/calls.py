@@ -23,6 +23,7 @@ from meetbridge.db.tables import event_extensions, utcnow
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import AdapterFailure, ProviderAuthRevoked
+from meetbridge.observability import logs
 from meetbridge.providers.base import (
     EventSnapshot,
     ForwardTarget,
@@ -129,6 +130,7 @@ class ProfileCalls:
         profile's incarnation. ``save`` replaces where mid-call saves go (a migration's new bot)."""
         profile_id = profile.profile_id
         made_under = incarnation(profile)
+        logs.bind(profile_id=profile_id, adapter=profile.adapter)
         state = adapter_state(state)
         adapter = self.registry.adapter(profile)
         forwarder = event_forwarder(adapter)

@@ -29,6 +29,7 @@ from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionSt
 from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.switching.moves import Migrator
+from meetbridge.observability import logs, metrics
 from meetbridge.providers.base import (
     EventSnapshot,
     Outcome,
@@ -107,9 +108,12 @@ class Reconciler:
         if event is None:
             return  # the event row is gone (its calendar was deleted); nothing to keep in step
         view = snapshot(event)
+        logs.bind(event_uid=event.event_uid)  # runs in the worker's task for this job
         for extension in event.extensions:
             outcome = await self._reconcile(view, extension)
-            await self._write_back(view, extension.provider, outcome, extension.provider_state)
+            await self._write_back(
+                view, extension.provider, outcome, extension.provider_state, extension.profile_id
+            )
 
     async def _reconcile(self, event: EventSnapshot, extension: ExtensionState) -> Outcome:
         state = extension.provider_state
@@ -185,7 +189,12 @@ class Reconciler:
         )
 
     async def _write_back(
-        self, event: EventSnapshot, provider: str, outcome: Outcome, previous_state: ProviderState | None
+        self,
+        event: EventSnapshot,
+        provider: str,
+        outcome: Outcome,
+        previous_state: ProviderState | None,
+        profile_id: str = NO_PROFILE,
     ) -> None:
         now = utcnow()
         async with self.database.write() as connection:
@@ -219,6 +228,15 @@ class Reconciler:
             fatal = same_bot and current is not None and current.bot_status == "fatal"
             if row.version == event.version and not (fatal and outcome.status == ExtensionStatus.SCHEDULED):
                 values.update(status=outcome.status, last_error=outcome.last_error, updated_at=now)
+            metrics.extension_written(
+                *self._labels(owner_profile_id(outcome.provider_state or previous_state) or profile_id),
+                bot_before=(previous_state or {}).get("bot_id"),  # the row may hold mid-call saves
+                bot_after=outcome.bot_id,
+                state_changed=outcome.provider_state != previous_state,
+                failed_now=values.get("status") == ExtensionStatus.FAILED
+                and (current is None or current.status != ExtensionStatus.FAILED),
+                last_error=outcome.last_error,
+            )
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event.pk, event_extensions.c.provider == provider)
@@ -253,20 +271,29 @@ class Reconciler:
         if told:
             self.on_message()
 
+    def _labels(self, profile_id: str) -> tuple[str, str]:
+        """(profile, adapter) for metrics: configured names only, so the label sets stay bounded."""
+        profile = self.config.profiles.get(profile_id)
+        return (profile_id, profile.adapter) if profile else ("none", "none")
+
     async def fail(self, event_pk: int, reason: str) -> None:
         """The worker gave up: say so on the event's extensions.
 
         Not only pending ones: a refused move of a scheduled bot must show on the event too.
         """
         async with self.database.write() as connection:
-            before = {
-                row.provider: Before(row.status, row.bot_id)
-                for row in await connection.execute(
-                    sa.select(
-                        event_extensions.c.provider, event_extensions.c.status, event_extensions.c.bot_id
-                    ).where(event_extensions.c.event_pk == event_pk)
-                )
-            }
+            before: dict[str, Before] = {}
+            for row in await connection.execute(
+                sa.select(
+                    event_extensions.c.provider,
+                    event_extensions.c.profile_id,
+                    event_extensions.c.status,
+                    event_extensions.c.bot_id,
+                ).where(event_extensions.c.event_pk == event_pk)
+            ):
+                before[row.provider] = Before(row.status, row.bot_id)
+                if row.status != ExtensionStatus.FAILED:
+                    metrics.extension_failed(*self._labels(row.profile_id), reason)
             await connection.execute(
                 event_extensions.update()
                 .where(event_extensions.c.event_pk == event_pk)

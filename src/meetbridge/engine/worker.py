@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Protocol
@@ -21,6 +22,7 @@ from meetbridge.db.tables import utcnow
 from meetbridge.engine.retry import Retry, RetryStrategy
 from meetbridge.engine.store import ClaimedJob, JobKey, JobStore
 from meetbridge.errors import AdapterFailure
+from meetbridge.observability import metrics
 
 log = logging.getLogger("meetbridge.worker")
 
@@ -58,6 +60,11 @@ class Worker:
         self.default_strategy = RetryStrategy(DEFAULT_BUDGET)
         self._wake = asyncio.Event()
         self._running: dict[JobKey, asyncio.Task[None]] = {}
+        self._last_look = time.monotonic()
+
+    def heartbeat_age(self) -> float:
+        """Seconds since the loop last looked for jobs (a poll interval at most while it is healthy)."""
+        return time.monotonic() - self._last_look
 
     def wake(self) -> None:
         """Called after a transaction that enqueued a job has committed."""
@@ -70,6 +77,7 @@ class Worker:
                 # Cleared before claiming, never after sleeping: a wake that arrives while we claim
                 # or sleep is kept, so no committed job waits for the next poll.
                 self._wake.clear()
+                self._last_look = time.monotonic()
                 claimed = await self._claim()
                 if claimed and len(self._running) < self.concurrency:
                     continue  # there may be more due right now
@@ -131,14 +139,17 @@ class Worker:
                 log.exception("lease heartbeat failed")
 
     async def _run(self, job: ClaimedJob) -> None:
+        started = metrics.job_started(job.kind, job.subject)
         handler = self.handlers.get(job.kind)
         try:
             await self._handle(handler, job)
         except Exception as exc:
-            await self._failed(job, handler, exc)
+            metrics.job_finished(job.kind, await self._failed(job, handler, exc), started)
             return
         try:
-            if not await self.store.finish(self.owner, job):
+            finished = await self.store.finish(self.owner, job)
+            metrics.job_finished(job.kind, "done" if finished else "rerun", started)
+            if not finished:
                 self._wake.set()  # changed while we worked: plan again on the newer version
         except Exception:
             log.exception(
@@ -151,7 +162,8 @@ class Worker:
             raise RuntimeError(f"this worker cannot run {job.kind!r} jobs")
         await handler.run(job.subject)
 
-    async def _failed(self, job: ClaimedJob, handler: JobHandler | None, exc: Exception) -> None:
+    async def _failed(self, job: ClaimedJob, handler: JobHandler | None, exc: Exception) -> str:
+        """Retry or give up; returns which ("retry", "gave_up")."""
         adapter = exc.adapter if isinstance(exc, AdapterFailure) else None
         cause = exc.error if isinstance(exc, AdapterFailure) else exc
         strategy = self.strategies.get(adapter or "", self.default_strategy)
@@ -161,6 +173,7 @@ class Worker:
         try:
             if isinstance(decision, Retry):
                 log.info("%s: %s; retry %d in %.1fs", what, message, job.attempts + 1, decision.delay)
+                metrics.retried(adapter, cause)
                 if handler is not None:
                     await handler.note_retry(job.subject, message, decision.delay)
                 await self.store.retry(self.owner, job, delay=decision.delay, error=message)
@@ -173,3 +186,4 @@ class Worker:
             log.exception("recording the failure of %s failed; its lease will expire", what)
         if adapter is None:
             log.error("unexpected error for %s", what, exc_info=cause)
+        return "retry" if isinstance(decision, Retry) else "gave_up"

@@ -26,6 +26,7 @@ import msgspec
 from aiolimiter import AsyncLimiter
 
 from meetbridge.errors import ProviderAuthExpired, ProviderNotFound, ProviderRejected, ProviderUnavailable
+from meetbridge.observability import metrics
 
 T = TypeVar("T")
 
@@ -96,13 +97,17 @@ class ProviderHttp:
         rate_limits: Mapping[str, int],
         *,
         max_pace_keys: int = MAX_PACE_KEYS,
+        label: str | None = None,
     ) -> None:
         if max_pace_keys < 1:
             raise ValueError("max_pace_keys must be at least 1")
         self.name = name
+        # What metrics and logs call this provider: the adapter, never the URL (it may carry a key).
+        self.label = label or name.split(" ", 1)[0]
         self.client = client
         self._limits = dict(rate_limits)
         self._pacers = {endpoint: pacer(limit) for endpoint, limit in rate_limits.items()}
+        metrics.provider_known(self.label, rate_limits)
         self._keyed_pacers: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
         self._max_pace_keys = max_pace_keys
 
@@ -139,20 +144,11 @@ class ProviderHttp:
         """
         limiter = self._pacer(endpoint, pace_key)
         if limiter is not None:
-            await limiter.acquire()
-        try:
-            try:
-                response = await self.client.request(method, path, json=json, params=params, headers=headers)
-            except httpx.RemoteProtocolError:
-                # A kept-alive connection the server closed as we reused it: the request never got an
-                # answer. Sent once more on a new connection where sending twice changes nothing.
-                if method.upper() not in IDEMPOTENT:
-                    raise
-                response = await self.client.request(method, path, json=json, params=params, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise ProviderUnavailable(f"{self.name} did not answer in time ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"{self.name} could not be reached ({type(exc).__name__})") from exc
+            with metrics.paced(self.label, endpoint):
+                await limiter.acquire()
+        with metrics.provider_call(self.label, endpoint, method) as answer:
+            response = await self._send(method, path, json=json, params=params, headers=headers)
+            answer.status = response.status_code
         if response.status_code in ok:
             return response
         message, code = _describe(response)
@@ -165,6 +161,29 @@ class ProviderHttp:
         if status == 404:
             raise ProviderNotFound(f"{where}: {message}")
         raise ProviderRejected(f"{where}: {message}", status=status, code=code)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        try:
+            try:
+                return await self.client.request(method, path, json=json, params=params, headers=headers)
+            except httpx.RemoteProtocolError:
+                # A kept-alive connection the server closed as we reused it: the request never got an
+                # answer. Sent once more on a new connection where sending twice changes nothing.
+                if method.upper() not in IDEMPOTENT:
+                    raise
+                return await self.client.request(method, path, json=json, params=params, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailable(f"{self.name} did not answer in time ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"{self.name} could not be reached ({type(exc).__name__})") from exc
 
     def decode(self, response: httpx.Response, type_: type[T]) -> T:
         """Read a success body; an unreadable one is transient and ambiguous (status None), never a crash."""

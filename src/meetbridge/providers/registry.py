@@ -7,6 +7,7 @@ keeps the catalogue and the classes in step. One paced HTTP client is shared per
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterable, Mapping
 
 import httpx
@@ -89,7 +90,11 @@ class AdapterRegistry:
                 transport=self.transport,
             )
             self._clients[key] = ProviderHttp(
-                f"{profile.adapter} at {profile.base_url}", client, profile.rate_limits
+                # Named in error messages and logs: the base URL without any user:password@ in it.
+                f"{profile.adapter} at {re.sub(r'//[^/@]*@', '//', profile.base_url)}",
+                client,
+                profile.rate_limits,
+                label=profile.adapter,
             )
         return self._clients[key]
 

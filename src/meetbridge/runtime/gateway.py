@@ -14,6 +14,7 @@ from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
 from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
+from meetbridge.db.operations import WebhookReceipts
 from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.db.webhook_deliveries import DeliveryStore
 from meetbridge.db.webhook_endpoints import WebhookEndpoints
@@ -23,6 +24,8 @@ from meetbridge.engine.store import JobStore
 from meetbridge.engine.sync import SyncRunner
 from meetbridge.engine.webhooks_out.sender import WebhookSender
 from meetbridge.engine.worker import Worker
+from meetbridge.observability import metrics
+from meetbridge.observability.logs import hide_secrets_of
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import Settings
 
@@ -36,6 +39,8 @@ class Gateway:
         self.settings = settings
         self.catalogue = catalogue
         self.live = LiveConfig(config)
+        hide_secrets_of(config)
+        metrics.profiles_known((p.profile_id, p.adapter) for p in config.profiles.values())
         self.database = database
         self.applications = ApplicationRepository(database)
         self.calendars = CalendarRepository(database)
@@ -46,6 +51,8 @@ class Gateway:
         self.jobs = JobStore(database)
         self.incarnations = IncarnationStore(database)
         self.migration_log = MigrationLog(database)
+        self.webhook_receipts = WebhookReceipts(database)
+        self.running_worker: Worker | None = None  # the worker this process runs, if it runs one
         self.webhook_endpoints = WebhookEndpoints(database)
         self.deliveries = DeliveryStore(database)
         self._message_listeners: list[Callable[[], None]] = []
@@ -78,6 +85,8 @@ class Gateway:
         """Act on a new, already validated configuration from now on (``meetbridge reload``); returns
         the profiles whose mechanism changed (their bots move, make before break)."""
         self.live.replace(config)
+        hide_secrets_of(config)
+        metrics.profiles_known((p.profile_id, p.adapter) for p in config.profiles.values())
         changed = await self.incarnations.record(config)
         if changed:
             log.info("switched mechanism: %s; their bots move (make before break)", ", ".join(changed))
@@ -93,6 +102,7 @@ class Gateway:
             self.catalogue,
             concurrency=self.settings.worker_concurrency,
         )
+        self.running_worker = worker
         # Every repository that enqueues in this process wakes the worker once its transaction commits.
         for source in (
             self.events,

@@ -29,6 +29,7 @@ from meetbridge.db.tables import utcnow
 from meetbridge.db.webhook_deliveries import Attempt, ClaimedMessage, DeliveryStore
 from meetbridge.db.webhook_endpoints import open_secret
 from meetbridge.engine.webhooks_out.guard import UnsafeURL, resolve, url_problem
+from meetbridge.observability import metrics
 
 log = logging.getLogger("meetbridge.webhooks_out")
 
@@ -144,6 +145,9 @@ class WebhookSender:
             await self.store.record(self.owner, message, attempt, retry_in=retry_in)
         except Exception:
             log.exception("recording webhook attempt %s failed; its lease expires", message.message_id)
+        metrics.outbound_delivery(
+            "delivered" if attempt.succeeded else "retried" if retry_in is not None else "failed"
+        )
         if not attempt.succeeded:
             log.info(
                 "webhook %s to endpoint %s: %s",

@@ -67,6 +67,10 @@ _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 class WebhookVerificationError(Exception):
     """The request is not a genuine, fresh Recall delivery (answer 401, do not process)."""
 
+    def __init__(self, message: str, *, stale: bool = False) -> None:
+        self.stale = stale  # signed perhaps, but outside the timestamp tolerance (a replay, or a clock)
+        super().__init__(message)
+
 
 def _decode_secret(secret: str) -> bytes:
     # A bad secret is a configuration error, not a forged request, hence ValueError (-> 500, loud).
@@ -97,10 +101,12 @@ def _verify_family(
         raise WebhookVerificationError("timestamp header is not unix seconds")
     age = now - int(timestamp)
     if age > TOLERANCE_SECONDS:
-        raise WebhookVerificationError(f"timestamp is {int(age)} s old (tolerance {TOLERANCE_SECONDS} s)")
+        raise WebhookVerificationError(
+            f"timestamp is {int(age)} s old (tolerance {TOLERANCE_SECONDS} s)", stale=True
+        )
     if -age > TOLERANCE_SECONDS:
         raise WebhookVerificationError(
-            f"timestamp is {int(-age)} s in the future (tolerance {TOLERANCE_SECONDS} s)"
+            f"timestamp is {int(-age)} s in the future (tolerance {TOLERANCE_SECONDS} s)", stale=True
         )
     expected = _hmac(key, msg_id, timestamp, body)
     for entry in signatures.split():
@@ -143,14 +149,16 @@ def verify_recall_webhook(
         )
     clock = time.time() if now is None else now
     failures = []
+    stale = True
     for family, msg_id, timestamp, signatures in complete:
         try:
             _verify_family(key, msg_id, timestamp, signatures, body, now=clock)
         except WebhookVerificationError as exc:
             failures.append(f"{family}-*: {exc}" if len(complete) > 1 else str(exc))
+            stale = stale and exc.stale
         else:
             return msg_id
-    raise WebhookVerificationError("; ".join(failures))
+    raise WebhookVerificationError("; ".join(failures), stale=stale)
 
 
 # --- payloads ---------------------------------------------------------------------------------
@@ -331,7 +339,9 @@ def receive_recall_webhook(
         # extra, made-up webhook-id must still be the same message.
         message_id = verify_recall_webhook(secret.reveal(), headers, body)
     except WebhookVerificationError as exc:
-        raise WebhookRejected(f"webhook rejected: {exc}") from None
+        raise WebhookRejected(
+            f"webhook rejected: {exc}", reason="stale" if exc.stale else "bad_signature"
+        ) from None
     try:
         event = parse_recall_webhook(body)
     except WebhookPayloadError as exc:

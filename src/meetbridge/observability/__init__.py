@@ -1,0 +1,1 @@
+"""Metrics and structured logs: the definitions every layer above records through."""
