@@ -39,12 +39,14 @@ class Profile(msgspec.Struct, frozen=True):
 
 
 DEFAULT_MIGRATION_WINDOW = 900  # seconds before a meeting in which its bot is no longer moved
+DEFAULT_AUDIT_INTERVAL = 3600  # seconds between drift audits of each profile (0: none scheduled)
 
 
 class ServerConfig(msgspec.Struct, frozen=True):
     public_url: str | None = None
     secret_key: Secret | None = None
     migration_window_seconds: int = DEFAULT_MIGRATION_WINDOW
+    audit_interval_seconds: int = DEFAULT_AUDIT_INTERVAL
 
 
 class GatewayConfig(msgspec.Struct, frozen=True):
@@ -58,6 +60,9 @@ class _ServerFile(msgspec.Struct, forbid_unknown_fields=True):
     secret_key: Secret | None = None
     # Switching a profile's mechanism: a meeting starting within this many seconds keeps its bot.
     migration_window_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = DEFAULT_MIGRATION_WINDOW
+    # The drift audit (engine/audit.py) of every profile that supports it; 0 turns the schedule off.
+    # Recall asks integrators not to poll its API: keep it rare (hourly by default).
+    audit_interval_seconds: Annotated[int, msgspec.Meta(ge=0, le=604_800)] = DEFAULT_AUDIT_INTERVAL
 
 
 def _converter(environ: Mapping[str, str]) -> Any:
@@ -161,6 +166,7 @@ def parse_config(
             public_url=server_file.public_url,
             secret_key=secret_key,
             migration_window_seconds=server_file.migration_window_seconds,
+            audit_interval_seconds=server_file.audit_interval_seconds,
         )
     except msgspec.ValidationError as exc:
         problems.append(f"server: {exc}")
