@@ -3,7 +3,7 @@ through the reconcile path (a marked extension and its job, in one transaction),
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,6 +62,17 @@ class AuditStore:
 
     async def wanted(self, profile_id: str, provider: str, now: datetime) -> list[Wanted]:
         """The extensions of events not yet ended that name ``profile_id`` or hold its bot."""
+        named = sa.or_(event_extensions.c.profile_id == profile_id, event_extensions.c.bot_id.is_not(None))
+        found = await self._wanted(profile_id, provider, events.c.end_at > now, named)
+        return [w for w in found if w.wants_bot or w.owned]
+
+    async def of_events(self, profile_id: str, provider: str, event_uids: Collection[str]) -> list[Wanted]:
+        """The extensions of the events bots name in their tags (one that wants no bot, say)."""
+        if not event_uids:
+            return []
+        return await self._wanted(profile_id, provider, events.c.event_uid.in_(list(event_uids)))
+
+    async def _wanted(self, profile_id: str, provider: str, *where: sa.ColumnElement[bool]) -> list[Wanted]:
         query = (
             sa.select(
                 events.c.pk,
@@ -79,18 +90,12 @@ class AuditStore:
             .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
             .join(calendars, calendars.c.id == events.c.calendar_id)
             .outerjoin(jobs, sa.and_(jobs.c.kind == EVENT, jobs.c.subject == events.c.pk))
-            .where(
-                event_extensions.c.provider == provider,
-                events.c.end_at > now,
-                sa.or_(event_extensions.c.profile_id == profile_id, event_extensions.c.bot_id.is_not(None)),
-            )
+            .where(event_extensions.c.provider == provider, *where)
         )
         found: list[Wanted] = []
         async with self.database.read() as connection:
             for row in await connection.execute(query):
                 state = dict(row.provider_state or {})
-                if row.profile_id != profile_id and state.get("profile_id") != profile_id:
-                    continue
                 in_motion = any(key in state for key in _IN_MOTION_KEYS) and not row.bot_id
                 found.append(
                     Wanted(
@@ -100,6 +105,7 @@ class AuditStore:
                         event_id=row.event_id,
                         application_id=row.application_id,
                         wants_bot=row.profile_id == profile_id and not row.deleted,
+                        owned=state.get("profile_id") == profile_id,
                         status=row.status,
                         bot_id=row.bot_id,
                         join_at=_join_at(state) if row.bot_id else None,

@@ -60,6 +60,7 @@ class Wanted(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str | None
     application_id: str | None
     wants_bot: bool  # the extension names this profile and the event is not deleted
+    owned: bool = False  # the recorded bot (or create under way) is this profile's
     status: str
     bot_id: str | None  # the bot meetbridge recorded
     join_at: datetime | None  # the join time meetbridge set on it (None: ad-hoc)

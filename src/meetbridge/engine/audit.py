@@ -87,6 +87,9 @@ class DriftAudit:
         wanted = await self.store.wanted(profile_id, provider, now)
         listing = await auditor.audit_bots(after=horizon, until=audit_until(wanted, horizon))
         bots, calls = list(listing.bots), listing.calls
+        known = {w.event_uid for w in wanted}
+        tagged = {b.event_uid for b in bots if b.event_uid and b.profile_id == profile_id} - known
+        wanted += await self.store.of_events(profile_id, provider, tagged)
         differences = compare(wanted, bots, profile_id=profile_id, horizon=horizon)
         # A bot not listed may still exist (one made before bots carried the profile tag): only a
         # provider that says it does not have it makes the bot missing.
