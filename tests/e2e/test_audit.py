@@ -206,3 +206,41 @@ def test_the_scheduled_audit_repairs_on_its_own(tmp_path: Path) -> None:
             assert [(e["kind"], e["bot_id"]) for e in event["audit"]] == [("missing", bot["id"])]
         finally:
             recall.close()
+
+
+REMADE = 40
+
+
+@pytest.mark.slow
+def test_a_crash_mid_repair_still_ends_with_exactly_one_bot_per_meeting(
+    gateway: BotGateway, recall: RecallBehindTheBack
+) -> None:
+    bots = scheduled_events(gateway, REMADE)
+    for bot in bots:
+        recall.delete(bot["id"])
+    # Creates are slowed, so that some are under way when the gateway dies.
+    gateway.sandbox.add_fault(endpoint="create_bot", latency_ms=1500, count=REMADE)
+    code, out = audit_cli(gateway, "--repair")
+    assert code == 1
+    assert len(out.splitlines()) == REMADE
+    wait_until(
+        lambda: len(gateway.interrupted_creates()) >= 4,
+        timeout=30,
+        what="some of the repairs' creates under way",
+    )
+    gateway.server.kill()
+    assert gateway.interrupted_creates(), "no create was in flight at the kill; the test proves nothing"
+    gateway.sandbox.clear_faults()
+    gateway.server.start()
+    gateway.settle(timeout=75)  # jobs the dead process held wait for their 30 s lease
+
+    by_event = live(gateway)
+    for bot in bots:
+        event = gateway.event(bot["event_id"])
+        extension = event["extensions"][0]
+        assert extension["status"] == "scheduled", extension
+        [made] = by_event.pop(event["event_uid"])
+        assert extension["bot_id"] == event["metadata"]["recall"]["bot_id"] == made["id"] != bot["id"]
+    assert by_event == {}  # no other bot anywhere
+    gateway.sandbox.clear_calls()
+    assert audit_cli(gateway) == (0, "")
