@@ -21,7 +21,8 @@ from meetbridge.domain.audit import Difference, Wanted
 _IN_MOTION_KEYS = ("meetbridge_create", "migration")
 # Runs (and their findings) older than this are removed when a newer run is recorded.
 KEEP_RUNS = timedelta(days=30)
-# The advisory lock key that makes one PostgreSQL replica claim a profile's run at a time.
+# The advisory lock (with the profile id's hash) that makes one PostgreSQL replica claim a profile's
+# run at a time.
 _LOCK_KEY = 0x6D62_6175  # "mbau"
 
 
@@ -120,10 +121,12 @@ class AuditStore:
         now = utcnow()
         async with self.database.write() as connection:
             if connection.dialect.name == "postgresql":
-                # Held to the end of this transaction: a second replica's claim skips instead of
-                # racing, then sees this one's row.
-                locked = await connection.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_LOCK_KEY)))
-                if not locked:
+                # Held to the end of this transaction: a second replica's scheduled claim skips
+                # instead of racing, then sees this one's row; an on-demand one waits its turn.
+                key = (_LOCK_KEY, sa.func.hashtext(profile_id))
+                if not_since is None:
+                    await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(*key)))
+                elif not await connection.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(*key))):
                     return None
             if not_since is not None:
                 recent = await connection.scalar(
