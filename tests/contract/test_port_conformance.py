@@ -124,7 +124,7 @@ async def test_an_audit_lists_the_bot_it_made_tagged_finds_it_and_cancels_it(aud
     assert bot.profile_id is not None
     assert bot.meeting is not None
     assert bot.meeting.meeting_id == "1234567890"
-    assert listing.calls == 2  # this profile's bots, then every bot in the range (foreign ones)
+    assert listing.calls == 2  # every bot in the range, then this profile's beyond it
     assert await auditor.find_bot(outcome.bot_id) == bot
     await auditor.cancel_bot(outcome.bot_id)
     await auditor.cancel_bot(outcome.bot_id)  # gone already is fine

@@ -24,7 +24,7 @@ class BotListing(msgspec.Struct, frozen=True, kw_only=True):
 class BotAuditor(Protocol):
     async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
         """The live bots joining at or after ``after``: every one this profile made (however far
-        ahead), and every other one joining up to ``until`` (to find foreign bots on its meetings)."""
+        ahead), and every other one joining up to ``until`` (foreign bots on its meetings among them)."""
         ...
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:

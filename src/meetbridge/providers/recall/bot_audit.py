@@ -1,9 +1,10 @@
-"""recall-bot's audit port: List Bots filtered by the profile's metadata tag, paged and paced.
+"""recall-bot's audit port: List Bots, paged and paced, read by meetbridge's metadata tags.
 
-Every bot meetbridge makes carries ``meetbridge_profile`` (and ``meetbridge_event``) in its metadata,
-so one filtered listing finds all of a profile's future bots however far ahead they join. Foreign
-bots carry no tag; a second listing of every bot joining within the audited range finds those (it
-also returns this profile's bots again, and other profiles' bots on the same account, both skipped).
+Every bot meetbridge makes carries ``meetbridge_profile`` (and ``meetbridge_event``) in its metadata.
+One listing of every bot joining within the audited range finds this profile's bots by their tags
+and the foreign ones (no tag) on its meetings; other profiles' bots on the same account are skipped.
+A second listing, filtered on the profile's tag, finds its bots joining beyond the range (none wanted
+that far: orphans), usually one page. So an audit in step costs the range's pages plus one.
 List Bots is paced by ``ProviderHttp`` under its documented limit (60 a minute), shared with the
 creates' crash recovery.
 """
@@ -79,14 +80,14 @@ class RecallBotAudit:
             calls += 1
 
     async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
-        ours, own_calls = await self._pages(
-            {f"metadata__{PROFILE_KEY}": self.profile_id, "join_at_after": iso_utc(after)}
-        )
-        every, all_calls = await self._pages(
+        every, range_calls = await self._pages(
             {"join_at_after": iso_utc(after), "join_at_before": iso_utc(until)}
         )
-        unique = {bot.id: bot for bot in [*ours, *every]}
-        return BotListing(bots=[audited(bot) for bot in unique.values()], calls=own_calls + all_calls)
+        beyond, beyond_calls = await self._pages(
+            {f"metadata__{PROFILE_KEY}": self.profile_id, "join_at_after": iso_utc(until)}
+        )
+        unique = {bot.id: bot for bot in [*every, *beyond]}
+        return BotListing(bots=[audited(bot) for bot in unique.values()], calls=range_calls + beyond_calls)
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:
         try:
