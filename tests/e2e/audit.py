@@ -31,7 +31,8 @@ from tests.e2e.server import ServerProcess, running_gateway, webhook_secret
 
 @contextlib.contextmanager
 def audited_gateway(workdir: Path, *, interval: int = 0) -> Iterator[BotGateway]:
-    """The bot gateway of tests/e2e/recall.py with ``[server] audit_interval_seconds = interval``."""
+    """The bot gateway of tests/e2e/recall.py with ``[server] audit_interval_seconds = interval``,
+    outbound webhooks allowed to a loopback receiver."""
     secret = webhook_secret()
     server = ServerProcess(
         workdir, config=workdir / "meetbridge.toml", env={ENV_KEY: API_KEY, ENV_SECRET: secret}
@@ -41,7 +42,8 @@ def audited_gateway(workdir: Path, *, interval: int = 0) -> Iterator[BotGateway]
     )
 
     def config(url: str) -> str:
-        return gateway_config(url) + f"\n[server]\naudit_interval_seconds = {interval}\n"
+        server = f"\n[server]\naudit_interval_seconds = {interval}\n"
+        return gateway_config(url) + server + "\n[webhooks]\nallow_private_urls = true\n"
 
     make = functools.partial(BotGateway, webhook_secret=secret)
     with running_gateway(server, sandbox, config, make) as gateway:

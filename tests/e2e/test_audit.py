@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.audit import RecallBehindTheBack, audit_cli, audited_gateway, rows
 from tests.e2e.recall import BotGateway, Json, call_summary, event_body, from_now, instant, zoom
+from tests.e2e.receiver import Receiver, register
 from tests.e2e.server import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -189,11 +190,15 @@ def test_an_audit_with_nothing_to_repair_makes_only_the_listing_calls(gateway: B
     assert last_audit(gateway)["counts"] == {"missing": 0, "orphan": 0, "stale": 0, "foreign": 0}
 
 
-def test_the_scheduled_audit_repairs_on_its_own(tmp_path: Path) -> None:
+def test_the_scheduled_audit_repairs_on_its_own_and_tells_the_app(tmp_path: Path) -> None:
     with audited_gateway(tmp_path, interval=2) as gateway:
         recall = RecallBehindTheBack(gateway.sandbox)
+        receiver = Receiver().start()
         try:
+            register(gateway.server.url, gateway.token, receiver.url)
             [bot] = scheduled_events(gateway, 1)
+            event_uid = gateway.event(bot["event_id"])["event_uid"]
+            receiver.wait_for(event_uid, "bot.scheduled")
             recall.delete(bot["id"])
 
             def remade() -> bool:
@@ -204,7 +209,14 @@ def test_the_scheduled_audit_repairs_on_its_own(tmp_path: Path) -> None:
             event = gateway.event(bot["event_id"])
             assert [b["id"] for b in live(gateway)[event["event_uid"]]] == [event["extensions"][0]["bot_id"]]
             assert [(e["kind"], e["bot_id"]) for e in event["audit"]] == [("missing", bot["id"])]
+            [updated] = receiver.wait_for(event_uid, "bot.updated")
+            assert (updated.data["bot_id"], updated.data["previous_bot_id"]) == (
+                event["extensions"][0]["bot_id"],
+                bot["id"],
+            )
+            assert [m.type for m in receiver.of(event_uid)] == ["bot.scheduled", "bot.updated"]
         finally:
+            receiver.stop()
             recall.close()
 
 
