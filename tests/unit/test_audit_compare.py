@@ -158,3 +158,8 @@ def test_meetings_compare_by_platform_and_id() -> None:
     assert meeting_of("https://meet.google.com/ABC-defg-hij") == Meeting("google_meet", "abc-defg-hij")
     assert meeting_of("not a link") is None
     assert meeting_of(None) is None
+
+
+def test_a_join_time_within_a_second_is_the_same_time() -> None:
+    assert kinds([wanted()], [bot(join_at=JOIN + timedelta(milliseconds=400))]) == []
+    assert kinds([wanted()], [bot(join_at=JOIN + timedelta(seconds=1))]) == [("stale", "bot-ev-1")]

@@ -220,6 +220,14 @@ class AuditStore:
             await _note(connection, run_id, difference, "repaired")
         return True
 
+    async def still_unwanted(self, provider: str, difference: Difference) -> bool:
+        """Right before an orphan is cancelled: no extension of its event took the bot since, and
+        the event is not in motion (a job due, a create under way)."""
+        if not difference.event_uid:
+            return True
+        rows = await self._wanted("", provider, events.c.event_uid == difference.event_uid)
+        return not any(row.busy or row.bot_id == difference.bot_id for row in rows)
+
     async def last_run(self, profile_id: str) -> AuditRun | None:
         async with self.database.read() as connection:
             row = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -27,6 +27,7 @@ class DriftKind(enum.StrEnum):
 
 
 KINDS = tuple(DriftKind)
+_SECOND = timedelta(seconds=1)
 
 
 class Meeting(msgspec.Struct, frozen=True):
@@ -128,7 +129,8 @@ def _orphan(bot: AuditedBot, row: Wanted | None) -> Difference:
 def _stale(bot: AuditedBot, owner: Wanted) -> Difference | None:
     if not (owner.wants_bot and owner.status == "scheduled" and owner.join_at is not None):
         return None
-    moved = bot.join_at != owner.join_at
+    # Whole seconds: a provider may keep join times at a coarser precision than meetbridge sends.
+    moved = bot.join_at is not None and abs(bot.join_at - owner.join_at) >= _SECOND
     want_meeting = meeting_of(owner.meeting_url)
     elsewhere = bot.meeting is not None and want_meeting is not None and bot.meeting != want_meeting
     if not (moved or elsewhere):

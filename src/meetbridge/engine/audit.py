@@ -84,9 +84,12 @@ class DriftAudit:
         provider = self.registry.extension_provider(profile.adapter)
         now = utcnow()
         horizon = now + timedelta(seconds=config.server.migration_window_seconds)
-        wanted = await self.store.wanted(profile_id, provider, now)
-        listing = await auditor.audit_bots(after=horizon, until=audit_until(wanted, horizon))
+        until = audit_until(await self.store.wanted(profile_id, provider, now), horizon)
+        listing = await auditor.audit_bots(after=horizon, until=until)
         bots, calls = list(listing.bots), listing.calls
+        # Read again after the listing, which may take minutes: a bot made meanwhile is then recorded
+        # (a bot the listing missed is confirmed below), never taken for an orphan.
+        wanted = await self.store.wanted(profile_id, provider, utcnow())
         known = {w.event_uid for w in wanted}
         tagged = {b.event_uid for b in bots if b.event_uid and b.profile_id == profile_id} - known
         wanted += await self.store.of_events(profile_id, provider, tagged)
@@ -129,6 +132,9 @@ class DriftAudit:
         if kind is DriftKind.STALE:
             done = await self.store.mark_stale(run_id, provider, difference)
             return "repaired" if done else "skipped"
+        if not await self.store.still_unwanted(provider, difference):
+            await self.store.note(run_id, difference, "skipped")
+            return "skipped"
         try:
             await cancel(difference.bot_id)
         except MeetbridgeError as exc:
