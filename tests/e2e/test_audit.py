@@ -180,7 +180,14 @@ def test_a_bot_meetbridge_did_not_make_is_reported_and_left_alone(
     audit = last_audit(gateway)
     assert audit["counts"] == {"missing": 0, "orphan": 0, "stale": 0, "foreign": 1}
     assert audit["examples"][0]["bot_id"] == stranger
-    assert gateway.client.get("/v1/profiles/nope/audit").status_code == 404
+    missing_profile = gateway.client.get("/v1/profiles/nope/audit")
+    assert (missing_profile.status_code, missing_profile.json()["error"]) == (404, "not_found")
+    # Another application sees the run, but nothing of this application's events.
+    other = gateway.server.token("another-app")
+    theirs = gateway.client.get("/v1/profiles/bots/audit", headers={"Authorization": f"Bearer {other}"})
+    assert theirs.status_code == 200, theirs.text
+    assert theirs.json()["audit"]["counts"] == {"missing": 0, "orphan": 0, "stale": 0, "foreign": 0}
+    assert theirs.json()["audit"]["examples"] == []
 
 
 def test_an_audit_with_nothing_to_repair_makes_only_the_listing_calls(gateway: BotGateway) -> None:

@@ -173,7 +173,18 @@ class AuditSchedule:
                 await asyncio.wait_for(stop.wait(), timeout=float(interval or self.IDLE_CHECK))
             if stop.is_set() or not interval:
                 continue
-            await self.round(interval)
+            # A round may take minutes (paced listings): stopping cancels it between provider calls;
+            # each repair is its own transaction, and a run left unfinished is simply not shown.
+            work = asyncio.create_task(self.round(interval), name="meetbridge-audit-round")
+            stopping = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait([work, stopping], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+                if not work.done():
+                    work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
 
     async def round(self, interval: float) -> None:
         not_since = utcnow() - timedelta(seconds=interval * 0.9)  # a run a little early still counts
