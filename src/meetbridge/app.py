@@ -84,19 +84,21 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        worker_task = sender_task = None
+        tasks: list[asyncio.Task[None]] = []
         await gateway.begin()
         if settings.run_worker:
-            worker_task = asyncio.create_task(gateway.worker().run(stop), name="meetbridge-worker")
-            sender_task = asyncio.create_task(gateway.webhook_sender().run(stop), name="meetbridge-webhooks")
+            worker = gateway.worker()
+            tasks = [
+                asyncio.create_task(worker.run(stop), name="meetbridge-worker"),
+                asyncio.create_task(gateway.webhook_sender().run(stop), name="meetbridge-webhooks"),
+                asyncio.create_task(gateway.audit_schedule(worker.wake).run(stop), name="meetbridge-audit"),
+            ]
         try:
             yield
         finally:
             stop.set()
-            if worker_task is not None:
-                await worker_task
-            if sender_task is not None:
-                await sender_task
+            for task in tasks:
+                await task
             await gateway.aclose()
 
     api = Router(

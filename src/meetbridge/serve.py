@@ -207,7 +207,12 @@ def run_worker(settings: Settings, *, metrics: tuple[str, int] | None = None) ->
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         try:
             await gateway.begin()
-            await asyncio.gather(gateway.worker().run(stop), gateway.webhook_sender().run(stop))
+            worker = gateway.worker()
+            await asyncio.gather(
+                worker.run(stop),
+                gateway.webhook_sender().run(stop),
+                gateway.audit_schedule(worker.wake).run(stop),
+            )
         finally:
             await gateway.aclose()
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from meetbridge.errors import WebhookRejected
+from meetbridge.providers.audit import BotAuditor, bot_auditor
 from meetbridge.providers.base import (
     CalendarLinker,
     Capabilities,
@@ -29,6 +30,7 @@ from tests.contract.test_adapter_contract import (
     START,
     Harness,
     HarnessFactory,
+    Run,
     snapshot,
 )
 
@@ -73,6 +75,12 @@ async def receiving(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         yield made
 
 
+@pytest.fixture(params=claiming("audits_bots"))
+async def auditing(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async for made in built(request):
+        yield made
+
+
 @pytest.fixture(params=claiming("forwards"))
 async def forwarding(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     async for made in built(request):
@@ -81,7 +89,7 @@ async def forwarding(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 def test_every_port_has_an_adapter_that_claims_it() -> None:
     # Otherwise a port's suite below would run over nothing and prove nothing.
-    ports = ("links_calendars", "preset", "forwards", "receives_webhooks")
+    ports = ("links_calendars", "preset", "forwards", "receives_webhooks", "audits_bots")
     assert [len(claiming(port)) > 0 for port in ports] == [True] * len(ports)
 
 
@@ -97,6 +105,31 @@ async def test_an_adapter_implements_exactly_the_ports_it_declares(any_adapter: 
     assert (preset_linker(adapter) is not None) is capabilities.preset
     assert (event_forwarder(adapter) is not None) is capabilities.forwards
     assert (webhook_receiver(adapter) is not None) is capabilities.receives_webhooks
+    assert isinstance(adapter, BotAuditor) is capabilities.audits_bots
+    assert (bot_auditor(adapter) is not None) is capabilities.audits_bots
+
+
+# --- BotAuditor ----------------------------------------------------------------------------------
+
+
+async def test_an_audit_lists_the_bot_it_made_tagged_finds_it_and_cancels_it(auditing: Harness) -> None:
+    auditor = bot_auditor(auditing.adapter)
+    assert auditor is not None
+    event = snapshot(START + timedelta(days=1))
+    outcome = await Run(auditing).reconcile(event)
+    assert outcome.bot_id is not None
+    listing = await auditor.audit_bots(after=START, until=START + timedelta(days=2))
+    [bot] = listing.bots
+    assert (bot.bot_id, bot.event_uid, bot.join_at) == (outcome.bot_id, event.event_uid, event.start_at)
+    assert bot.profile_id is not None
+    assert bot.meeting is not None
+    assert bot.meeting.meeting_id == "1234567890"
+    assert listing.calls == 2  # every bot in the range, then this profile's beyond it
+    assert await auditor.find_bot(outcome.bot_id) == bot
+    await auditor.cancel_bot(outcome.bot_id)
+    await auditor.cancel_bot(outcome.bot_id)  # gone already is fine
+    assert await auditor.find_bot(outcome.bot_id) is None
+    assert (await auditor.audit_bots(after=START, until=START + timedelta(days=2))).bots == []
 
 
 # --- CalendarLinker ------------------------------------------------------------------------------

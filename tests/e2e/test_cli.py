@@ -47,13 +47,14 @@ def auth(token: str) -> dict[str, str]:
 # --- --help -------------------------------------------------------------------------------------
 
 HELP = {
-    "": ["serve", "check-config", "token", "db", "openapi", "--version"],
+    "": ["serve", "check-config", "token", "db", "openapi", "audit", "--version"],
     "serve": ["--host", "--port", "--config", "--database-url", "--sandbox"],
     "check-config": ["--config"],
     "token create": ["APPLICATION", "--database-url"],
     "db upgrade": ["--database-url"],
     "openapi": ["--output"],
     "webhooks listen": ["--port", "--gateway", "--token", "--secret"],
+    "audit": ["PROFILE_IDS", "--repair", "--json", "--config", "--database-url"],
 }
 
 

@@ -19,6 +19,7 @@ from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.errors import ProviderAuthExpired, ProviderError, ProviderRejected, ProviderUnavailable
 from meetbridge.providers.base import Adapter, EventSnapshot, Outcome, ProviderState
 from meetbridge.providers.recall.bot import EVENT_KEY, NONCE_KEY
+from meetbridge.providers.recall.bot_audit import PROFILE_KEY
 from meetbridge.providers.registry import AdapterRegistry
 from meetbridge.settings import default_catalogue_dir
 
@@ -170,7 +171,7 @@ async def test_create_posts_the_event_and_profile_settings_with_a_tagged_nonce(r
         "automatic_leave": {"waiting_room_timeout": 600},
         "meeting_url": ZOOM,
         "join_at": "2026-05-11T14:00:00.000000Z",
-        "metadata": {"team": "sales", EVENT_KEY: EVENT_UID, NONCE_KEY: nonce},
+        "metadata": {"team": "sales", EVENT_KEY: EVENT_UID, PROFILE_KEY: PROFILE_ID, NONCE_KEY: nonce},
     }
     facts = {
         "profile_id": PROFILE_ID,
@@ -257,7 +258,7 @@ async def test_bot_name_comes_from_bot_config_then_the_profile_then_recalls_defa
     body = recall.body(0)
     assert body["bot_name"] == bot_name
     assert set(body) == {"bot_name", "meeting_url", "join_at", "metadata"}
-    assert set(body["metadata"]) == {EVENT_KEY, NONCE_KEY}
+    assert set(body["metadata"]) == {EVENT_KEY, PROFILE_KEY, NONCE_KEY}
 
 
 # --- update ----------------------------------------------------------------------------------------
@@ -309,7 +310,7 @@ async def test_a_config_patch_keeps_the_event_tag_in_the_bots_metadata(make: Mak
     after = make()
     after.router.patch(f"{BOTS}bot-1/").respond(200, json=bot_json("bot-1"))
     await after.reconcile(event(), state=state)
-    assert after.body(0)["metadata"] == {"team": "sales", EVENT_KEY: EVENT_UID}
+    assert after.body(0)["metadata"] == {"team": "sales", EVENT_KEY: EVENT_UID, PROFILE_KEY: PROFILE_ID}
 
 
 @pytest.mark.parametrize(

@@ -526,3 +526,15 @@ def test_check_config_as_a_module(tmp_path: Path) -> None:
 
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == ["profile p: colour: unknown key for adapter recall-bot"]
+
+
+def test_the_audit_interval_defaults_to_hourly_takes_zero_and_refuses_a_bad_value(
+    catalogue: Catalogue,
+) -> None:
+    assert parse("", catalogue).server.audit_interval_seconds == 3600
+    assert parse("[server]\naudit_interval_seconds = 0\n", catalogue).server.audit_interval_seconds == 0
+    assert parse("[server]\naudit_interval_seconds = 120\n", catalogue).server.audit_interval_seconds == 120
+    for bad in ("-1", '"hourly"', "1.5", "999999999"):
+        [problem] = problems_of(f"[server]\naudit_interval_seconds = {bad}\n", catalogue)
+        assert problem.startswith("server: ")
+        assert "audit_interval_seconds" in problem

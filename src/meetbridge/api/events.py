@@ -25,7 +25,7 @@ from meetbridge.api.schemas import (
     ReadEventsResponse,
     ValidationErrors,
 )
-from meetbridge.db.events import EventQuery
+from meetbridge.db.events import EventQuery, StoredEvent
 from meetbridge.domain.extensions import NO_PROFILE, DesiredExtension
 from meetbridge.domain.times import DEFAULT_TZID, EARLIEST, LATEST, TimeError, parse_window_date, zone
 from meetbridge.errors import InvalidRequest, NotFound
@@ -271,7 +271,7 @@ class EventsController(Controller):
         gateway: NamedDependency[Gateway],
     ) -> EventDetailResponse:
         event = await gateway.events.get(application_id, calendar_id, event_id=event_id)
-        return EventDetailResponse(event=event_detail(event, await gateway.migration_log.of_event(event.pk)))
+        return await _detail(gateway, event)
 
     @get(
         "/calendars/{calendar_id:str}/events/by-uid/{event_uid:str}",
@@ -287,7 +287,14 @@ class EventsController(Controller):
         gateway: NamedDependency[Gateway],
     ) -> EventDetailResponse:
         event = await gateway.events.get(application_id, calendar_id, event_uid=event_uid)
-        return EventDetailResponse(event=event_detail(event, await gateway.migration_log.of_event(event.pk)))
+        return await _detail(gateway, event)
+
+
+async def _detail(gateway: Gateway, event: StoredEvent) -> EventDetailResponse:
+    migrations = await gateway.migration_log.of_event(event.pk)
+    return EventDetailResponse(
+        event=event_detail(event, migrations, await gateway.audit_log.of_event(event.pk))
+    )
 
 
 def _event_query(application_id: str, params: ReadParams) -> EventQuery:

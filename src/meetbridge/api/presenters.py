@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from meetbridge.api.audit_schemas import AuditEntryRead
 from meetbridge.api.schemas import (
     Attendee,
     Conferencing,
@@ -20,6 +21,7 @@ from meetbridge.api.schemas import (
     Reminder,
     RuleDecisionRead,
 )
+from meetbridge.db.audit import Finding
 from meetbridge.db.events import StoredEvent
 from meetbridge.db.switching import MigrationStep
 from meetbridge.domain.events import meeting_url_of, stored_time
@@ -95,7 +97,9 @@ def event_read(event: StoredEvent, *, localized: bool = False) -> EventRead:
     return EventRead(**_common(event, localized), extensions=extensions)
 
 
-def event_detail(event: StoredEvent, migrations: Sequence[MigrationStep] = ()) -> EventDetailRead:
+def event_detail(
+    event: StoredEvent, migrations: Sequence[MigrationStep] = (), audit: Sequence[Finding] = ()
+) -> EventDetailRead:
     extensions = [
         ExtensionStatusRead(
             provider=e.provider,
@@ -121,8 +125,22 @@ def event_detail(event: StoredEvent, migrations: Sequence[MigrationStep] = ()) -
         )
         for step in migrations
     ]
+    entries = [
+        AuditEntryRead(
+            kind=entry.kind,  # type: ignore[arg-type]  # the column only holds the four classes
+            bot_id=entry.bot_id,
+            action=entry.action,  # type: ignore[arg-type]  # ... and the four actions
+            detail=entry.detail,
+            at=wire_time(entry.at),
+        )
+        for entry in audit
+    ]
     return EventDetailRead(
-        **_common(event, False), extensions=extensions, explain=explain(event), migrations=steps
+        **_common(event, False),
+        extensions=extensions,
+        explain=explain(event),
+        migrations=steps,
+        audit=entries,
     )
 
 

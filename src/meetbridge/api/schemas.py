@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from meetbridge.api.audit_schemas import AuditEntryRead
+
 # An event id is a path segment of the single-event read, so it cannot hold '/'.
 EventId = Annotated[
     str,
@@ -217,6 +219,7 @@ class EventDetailRead(_EventBase, kw_only=True, omit_defaults=True):
     extensions: list[ExtensionStatusRead] = msgspec.field(default_factory=list)
     explain: ExplainRead | None = None
     migrations: list[MigrationStepRead] = msgspec.field(default_factory=list)  # the audit trail
+    audit: list[AuditEntryRead] = msgspec.field(default_factory=list)  # the drift audit's repairs
 
 
 class EventDetailResponse(msgspec.Struct):

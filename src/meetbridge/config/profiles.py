@@ -39,6 +39,7 @@ class Profile(msgspec.Struct, frozen=True):
 
 
 DEFAULT_MIGRATION_WINDOW = 900  # seconds before a meeting in which its bot is no longer moved
+DEFAULT_AUDIT_INTERVAL = 3600  # seconds between drift audits of each profile (0: none scheduled)
 
 
 class ServerConfig(msgspec.Struct, frozen=True):
@@ -46,6 +47,7 @@ class ServerConfig(msgspec.Struct, frozen=True):
     secret_key: Secret | None = None
     migration_window_seconds: int = DEFAULT_MIGRATION_WINDOW
     metrics_token: Secret | None = None  # GET /metrics wants it as a bearer token; open without one
+    audit_interval_seconds: int = DEFAULT_AUDIT_INTERVAL
 
 
 class GatewayConfig(msgspec.Struct, frozen=True):
@@ -60,6 +62,9 @@ class _ServerFile(msgspec.Struct, forbid_unknown_fields=True):
     # Switching a profile's mechanism: a meeting starting within this many seconds keeps its bot.
     migration_window_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = DEFAULT_MIGRATION_WINDOW
     metrics_token: Secret | None = None
+    # The drift audit (engine/audit.py) of every profile that supports it; 0 turns the schedule off.
+    # Recall asks integrators not to poll its API: keep it rare (hourly by default).
+    audit_interval_seconds: Annotated[int, msgspec.Meta(ge=0, le=604_800)] = DEFAULT_AUDIT_INTERVAL
 
 
 # A bearer token anyone could guess in a day of tries is no protection.
@@ -168,6 +173,7 @@ def parse_config(
             secret_key=secret_key,
             migration_window_seconds=server_file.migration_window_seconds,
             metrics_token=server_file.metrics_token,
+            audit_interval_seconds=server_file.audit_interval_seconds,
         )
         token = server_file.metrics_token
         if token is not None and len(token.reveal()) < MIN_METRICS_TOKEN:

@@ -118,6 +118,8 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     forwards: bool = False
     # Takes its provider's webhooks at POST /v1/webhooks/{webhook_path}/{profile_id} (WebhookReceiver).
     receives_webhooks: bool = False
+    # Lists the provider's bots for an audit and cancels one by id (providers/audit.py: BotAuditor).
+    audits_bots: bool = False
 
 
 class Adapter(Protocol):

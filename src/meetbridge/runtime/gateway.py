@@ -9,6 +9,7 @@ from meetbridge.config.catalogue import Catalogue
 from meetbridge.config.live import LiveConfig
 from meetbridge.config.profiles import GatewayConfig
 from meetbridge.db.applications import ApplicationRepository
+from meetbridge.db.audit import AuditStore
 from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
@@ -18,6 +19,7 @@ from meetbridge.db.operations import WebhookReceipts
 from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.db.webhook_deliveries import DeliveryStore
 from meetbridge.db.webhook_endpoints import WebhookEndpoints
+from meetbridge.engine.audit import AuditSchedule, DriftAudit
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.store import JobStore
@@ -53,6 +55,7 @@ class Gateway:
         self.migration_log = MigrationLog(database)
         self.webhook_receipts = WebhookReceipts(database)
         self.running_worker: Worker | None = None  # the worker this process runs, if it runs one
+        self.audit_log = AuditStore(database)
         self.webhook_endpoints = WebhookEndpoints(database)
         self.deliveries = DeliveryStore(database)
         self._message_listeners: list[Callable[[], None]] = []
@@ -116,6 +119,15 @@ class Gateway:
         for emitter in (reconciler, reconciler.events, reconciler.links, sync.links):
             emitter.on_message = self.message_committed
         return worker
+
+    def drift_audit(self) -> DriftAudit:
+        return DriftAudit(self.database, self.live, self.registry)
+
+    def audit_schedule(self, wake: Callable[[], None]) -> AuditSchedule:
+        """The scheduled drift audit; ``wake`` is called when its repairs enqueued jobs."""
+        audit = self.drift_audit()
+        audit.on_enqueue = wake
+        return AuditSchedule(audit)
 
     async def aclose(self) -> None:
         await self.registry.aclose()

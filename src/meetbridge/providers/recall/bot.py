@@ -39,11 +39,12 @@ from meetbridge.providers.base import (
     SaveState,
 )
 from meetbridge.providers.http import ProviderHttp
+from meetbridge.providers.recall.bot_audit import BOTS, EVENT_KEY, PROFILE_KEY, RecallBotAudit
 from meetbridge.providers.recall.options import EXTENSION_PROVIDER, RecallBotOptions
 from meetbridge.providers.recall.webhooks import RecallWebhooks
 
-BOTS = "/api/v1/bot/"
-EVENT_KEY = "meetbridge_event"
+__all__ = ["BOTS", "EVENT_KEY", "NONCE_KEY", "RecallBotAdapter"]
+
 NONCE_KEY = "meetbridge_create"
 
 
@@ -64,10 +65,10 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class RecallBotAdapter(RecallWebhooks):
+class RecallBotAdapter(RecallWebhooks, RecallBotAudit):
     name: ClassVar[str] = "recall-bot"
     extension_provider: ClassVar[str] = EXTENSION_PROVIDER
-    capabilities: ClassVar[Capabilities] = Capabilities(receives_webhooks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(receives_webhooks=True, audits_bots=True)
     # The calls that make and cancel a bot, as a migration plan's dry run prints them.
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v1/bot/ (meeting_url, join_at {start})",
@@ -78,6 +79,7 @@ class RecallBotAdapter(RecallWebhooks):
         if not isinstance(profile.options, RecallBotOptions):
             raise TypeError(f"profile {profile.profile_id} is not a recall-bot profile")
         self.profile = profile
+        self.profile_id = profile.profile_id
         self.options: RecallBotOptions = profile.options
         self.http = http
         self.scheduled_lead = timedelta(seconds=spec.windows["scheduled_bot_min_lead_seconds"])
@@ -138,6 +140,7 @@ class RecallBotAdapter(RecallWebhooks):
         body["metadata"] = {
             **(self.config.get("metadata") or {}),
             EVENT_KEY: event.event_uid,
+            PROFILE_KEY: self.profile_id,  # what the audit's listing filters on
             NONCE_KEY: nonce,
         }
         facts = self._facts(bot, scheduled=scheduled)
@@ -162,7 +165,12 @@ class RecallBotAdapter(RecallWebhooks):
         if action.config_changed:
             # The bot keeps the tag that names its event: the configured metadata must not replace it.
             patch.update(
-                self.config, metadata={**(self.config.get("metadata") or {}), EVENT_KEY: event.event_uid}
+                self.config,
+                metadata={
+                    **(self.config.get("metadata") or {}),
+                    EVENT_KEY: event.event_uid,
+                    PROFILE_KEY: self.profile_id,
+                },
             )
         if action.bot.join_at - now > self.scheduled_lead and state.get("scheduled"):
             patch["join_at"] = _iso(action.bot.join_at)
@@ -180,6 +188,10 @@ class RecallBotAdapter(RecallWebhooks):
         await self._cancel(action.bot_id)
         await save_state({})
         return await self._create(event, action.bot, save_state, now)
+
+    async def cancel_bot(self, bot_id: str) -> None:
+        """The audit port: cancel a bot no extension wants."""
+        await self._cancel(bot_id)
 
     async def _cancel(self, bot_id: str) -> None:
         try:

@@ -1,0 +1,43 @@
+"""The audit port: what the provider has for a profile's future events, and cancelling one bot.
+
+An adapter declares ``Capabilities(audits_bots=True)`` and implements ``BotAuditor``; the engine's
+audit (engine/audit.py) asks ``bot_auditor(adapter)``, never the adapter's name.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, cast, runtime_checkable
+
+import msgspec
+
+from meetbridge.domain.audit import AuditedBot
+from meetbridge.providers.base import Capabilities
+
+
+class BotListing(msgspec.Struct, frozen=True, kw_only=True):
+    bots: list[AuditedBot]
+    calls: int  # provider calls the listing took (pages)
+
+
+@runtime_checkable
+class BotAuditor(Protocol):
+    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+        """The live bots joining at or after ``after``: every one this profile made (however far
+        ahead), and every other one joining up to ``until`` (foreign bots on its meetings among them)."""
+        ...
+
+    async def find_bot(self, bot_id: str) -> AuditedBot | None:
+        """One bot by id (None: the provider does not have it). Confirms a bot is missing."""
+        ...
+
+    async def cancel_bot(self, bot_id: str) -> None:
+        """Cancel a bot (make it leave when already dispatched); gone already is fine."""
+        ...
+
+
+def bot_auditor(adapter: object) -> BotAuditor | None:
+    """The adapter as a bot auditor, if it declares that it audits bots."""
+    declared = getattr(adapter, "capabilities", None)
+    audits = isinstance(declared, Capabilities) and declared.audits_bots
+    return cast(BotAuditor, adapter) if audits else None
