@@ -19,7 +19,7 @@ from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, Profile, load_config, sealing_problems
 from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
-from meetbridge.errors import ConfigError
+from meetbridge.errors import ConfigError, SchemaAhead
 from meetbridge.providers.registry import availability_problems
 from meetbridge.runtime.gateway import Gateway
 from meetbridge.runtime.reload import Reloader, ReloadOnSignal
@@ -55,6 +55,15 @@ def load_or_exit(settings: Settings) -> GatewayConfig:
         for line in exc.problems:
             click.echo(line, err=True)
         click.echo("meetbridge: refusing to start until the configuration is fixed", err=True)
+        raise SystemExit(2) from None
+
+
+def upgrade_or_exit(database_url: str) -> None:
+    """Apply pending migrations (replicas starting together take turns); refuse a newer schema."""
+    try:
+        upgrade(database_url)
+    except SchemaAhead as exc:
+        click.echo(f"meetbridge: refusing to start: {exc}", err=True)
         raise SystemExit(2) from None
 
 
@@ -115,7 +124,7 @@ class SandboxAdditions:
 
 def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
     config = load_or_exit(settings)
-    upgrade(settings.database_url)
+    upgrade_or_exit(settings.database_url)
     # The gateway calls its own sandbox over loopback, whatever address it listens on.
     local_url = f"http://127.0.0.1:{port}"
     app_options: dict[str, Any] = {}
@@ -159,7 +168,7 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
 def run_worker(settings: Settings) -> None:
     """The worker alone, until SIGINT/SIGTERM; jobs from API processes are found by polling."""
     config = load_or_exit(settings)
-    upgrade(settings.database_url)
+    upgrade_or_exit(settings.database_url)
     gateway = build_gateway(settings, config)
 
     async def main() -> None:

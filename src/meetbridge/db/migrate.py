@@ -1,13 +1,84 @@
-"""Apply Alembic migrations programmatically (``meetbridge db upgrade`` and ``serve`` start-up)."""
+"""Apply Alembic migrations programmatically (``meetbridge db upgrade`` and ``serve`` start-up), and
+tell how the database's schema stands against this code's migrations.
+
+A fleet starts its replicas together: on PostgreSQL the upgrade runs under a session advisory lock
+(``MIGRATION_LOCK_KEY``), so one replica migrates while the others wait, then find nothing to do. A
+database already upgraded by a newer release (its revision is not among this code's scripts) is
+refused before anything runs: older code must not write to a schema it does not know.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from enum import StrEnum
 from pathlib import Path
 
+import msgspec
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from meetbridge.errors import SchemaAhead
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# pg_advisory_lock key held while migrating: any fixed bigint no other application on the server uses
+# ("mbmigr" in ASCII).
+MIGRATION_LOCK_KEY = 0x6D626D696772
+
+
+class SchemaStatus(StrEnum):
+    CURRENT = "current"  # at this code's head
+    BEHIND = "behind"  # migrations this code has are not applied yet (empty database included)
+    AHEAD = "ahead"  # upgraded by a newer release: a revision this code does not know
+
+
+class SchemaState(msgspec.Struct, frozen=True):
+    database: tuple[str, ...]  # the database's revision(s); () when it has none yet
+    code: tuple[str, ...]  # this code's head revision(s)
+    unknown: tuple[str, ...]  # the database's revisions this code has no script for
+
+    @property
+    def status(self) -> SchemaStatus:
+        if self.unknown:
+            return SchemaStatus.AHEAD
+        return SchemaStatus.CURRENT if set(self.database) == set(self.code) else SchemaStatus.BEHIND
+
+    def refusal(self) -> str:
+        """One line for an operator: why this code must not run on this database."""
+        return (
+            f"the database's schema is at revision {', '.join(self.unknown)}, which this meetbridge "
+            f"(newest revision {', '.join(self.code)}) does not know: a newer release upgraded it; "
+            "run that release or a newer one"
+        )
+
+
+@functools.cache
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def state_of(database: tuple[str, ...]) -> SchemaState:
+    script = scripts()
+    known = {revision.revision for revision in script.walk_revisions()}
+    return SchemaState(
+        database=database,
+        code=tuple(script.get_heads()),
+        unknown=tuple(revision for revision in database if revision not in known),
+    )
+
+
+def _heads(connection: Connection) -> tuple[str, ...]:
+    return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+async def schema_state(connection: AsyncConnection) -> SchemaState:
+    """The schema of the database behind ``connection`` against this code (reads only)."""
+    return state_of(await connection.run_sync(_heads))
 
 
 def alembic_config(database_url: str) -> Config:
@@ -19,5 +90,33 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Must run outside an event loop: the migration environment starts its own."""
+    """Must run outside an event loop: the migration environment starts its own.
+
+    Raises ``SchemaAhead`` when the database is newer than this code (nothing is changed).
+    """
     command.upgrade(alembic_config(database_url), revision)
+
+
+def check_schema(database_url: str) -> SchemaState:
+    """``schema_state`` for a URL, outside an event loop (the CLI's start-up checks)."""
+
+    async def read() -> SchemaState:
+        engine = create_async_engine(database_url, poolclass=pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                return await schema_state(connection)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+__all__ = [
+    "MIGRATION_LOCK_KEY",
+    "SchemaAhead",
+    "SchemaState",
+    "SchemaStatus",
+    "check_schema",
+    "schema_state",
+    "upgrade",
+]
