@@ -22,7 +22,7 @@ from meetbridge.api.health import healthz, readyz
 from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.openapi import document_link_requests, finish_schema
 from meetbridge.api.profiles import ProfilesController
-from meetbridge.api.webhooks import SeenMessages, WebhooksController
+from meetbridge.api.webhooks import WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.database import Database
@@ -101,5 +101,4 @@ def create_app(
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())
     app.state.gateway = gateway
     app.state.token_cache = TokenCache()
-    app.state.seen_webhooks = SeenMessages()
     return app

@@ -14,6 +14,7 @@ from meetbridge.db.events import EventRepository
 from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.switching import IncarnationStore, MigrationLog
+from meetbridge.db.webhook_deliveries import WebhookDeliveries
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.reconcile import Reconciler
 from meetbridge.engine.store import JobStore
@@ -42,6 +43,7 @@ class Gateway:
         self.jobs = JobStore(database)
         self.incarnations = IncarnationStore(database)
         self.migration_log = MigrationLog(database)
+        self.webhook_deliveries = WebhookDeliveries(database)
 
     @property
     def config(self) -> GatewayConfig:

@@ -1,0 +1,41 @@
+"""state a fleet of replicas shares: webhook deliveries, rate pacers, lease tokens
+
+Revision ID: 0009
+Revises: 0007
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("key", sa.String(length=400), nullable=False),
+        sa.Column("handled", sa.Boolean(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_webhook_deliveries")),
+    )
+    op.create_index(
+        op.f("ix_webhook_deliveries_expires_at"), "webhook_deliveries", ["expires_at"], unique=False
+    )
+    op.create_table(
+        "rate_pacers",
+        sa.Column("key", sa.String(length=400), nullable=False),
+        sa.Column("tat", sa.Float(precision=53), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_pacers")),
+    )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("lease_token", sa.String(length=32), nullable=True))
+
+
+def downgrade() -> None:
+    raise NotImplementedError("meetbridge migrations only go forward; restore a backup to go back")
