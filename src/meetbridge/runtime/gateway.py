@@ -13,6 +13,7 @@ from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
 from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
+from meetbridge.db.rate_pacers import DatabasePacing
 from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.db.webhook_deliveries import WebhookDeliveries
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
@@ -39,7 +40,9 @@ class Gateway:
         self.events = EventRepository(database)
         self.links = LinkRepository(database)
         self.forwarding = ForwardingLinks(database, self.live, self.links)
-        self.registry = AdapterRegistry(catalogue)
+        # A fleet on PostgreSQL paces each provider account in the database; SQLite, one process.
+        pacing = None if database.is_sqlite else DatabasePacing(database).for_account
+        self.registry = AdapterRegistry(catalogue, pacing=pacing)
         self.jobs = JobStore(database)
         self.incarnations = IncarnationStore(database)
         self.migration_log = MigrationLog(database)
