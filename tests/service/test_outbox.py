@@ -111,6 +111,7 @@ async def test_ten_enqueues_coalesce_into_one_due_row_with_generation_ten(db: Ga
             "attempts": 0,
             "lease_owner": None,
             "lease_expires_at": None,
+            "lease_token": None,
             "last_error": None,
         }
     }
@@ -252,6 +253,7 @@ async def test_retry_sets_a_later_due_time_and_counts_the_attempt(db: Gateway, c
         "attempts": 1,
         "lease_owner": None,
         "lease_expires_at": None,
+        "lease_token": None,
         "last_error": "Recall answered 503",
     }
     assert await store.next_due() == T0 + timedelta(seconds=90)

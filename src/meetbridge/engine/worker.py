@@ -1,7 +1,8 @@
 """The worker loop: claim due jobs, run them concurrently, heartbeat their leases, retry or give up.
 
 It runs inside ``meetbridge serve`` by default and alone as ``meetbridge worker``. In-process upserts
-wake it at once; jobs written by other processes are found by polling.
+wake it at once; jobs written by other processes wake it through ``listen`` where the database can
+tell (PostgreSQL's LISTEN/NOTIFY), and are found by polling either way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Protocol
 
 from meetbridge.config.catalogue import Catalogue, RetryBudget
@@ -25,6 +26,8 @@ from meetbridge.errors import AdapterFailure
 log = logging.getLogger("meetbridge.worker")
 
 DEFAULT_BUDGET = RetryBudget(max_attempts=12, base_delay_seconds=1.0, max_delay_seconds=300.0)
+# Runs until the event is set, calling the function whenever another process enqueued a job.
+Listen = Callable[[asyncio.Event, Callable[[], None]], Coroutine[object, object, None]]
 
 
 class JobHandler(Protocol):
@@ -48,11 +51,13 @@ class Worker:
         *,
         concurrency: int = 16,
         poll_interval: float = 1.0,
+        listen: Listen | None = None,
     ) -> None:
         self.store = store
         self.handlers = handlers
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.listen = listen
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.strategies = {name: RetryStrategy(spec.retry) for name, spec in catalogue.adapters.items()}
         self.default_strategy = RetryStrategy(DEFAULT_BUDGET)
@@ -65,6 +70,9 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(stop), name="meetbridge-heartbeat")
+        listener: asyncio.Task[None] | None = None
+        if self.listen is not None:
+            listener = asyncio.create_task(self.listen(stop, self.wake), name="meetbridge-job-listener")
         try:
             while not stop.is_set():
                 # Cleared before claiming, never after sleeping: a wake that arrives while we claim
@@ -76,6 +84,8 @@ class Worker:
                 await self._sleep(stop)
         finally:
             heartbeat.cancel()
+            if listener is not None:
+                listener.cancel()
             # Let running jobs finish their provider call and write-back; a lease expiry would also
             # recover them, but a clean stop should not leave work for another worker.
             if self._running:
@@ -84,6 +94,9 @@ class Worker:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            if listener is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
 
     async def _claim(self) -> bool:
         free = self.concurrency - len(self._running)

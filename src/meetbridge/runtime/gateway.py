@@ -11,6 +11,7 @@ from meetbridge.db.applications import ApplicationRepository
 from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
+from meetbridge.db.job_notifications import JobNotifications
 from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.rate_pacers import DatabasePacing
@@ -77,6 +78,8 @@ class Gateway:
             {EVENT: reconciler, SYNC: sync},
             self.catalogue,
             concurrency=self.settings.worker_concurrency,
+            # Jobs another replica enqueued wake this one at their commit; SQLite polls.
+            listen=None if self.database.is_sqlite else JobNotifications(self.database).listen,
         )
         # Every repository that enqueues in this process wakes the worker once its transaction commits.
         for source in (

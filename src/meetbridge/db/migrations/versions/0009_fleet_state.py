@@ -1,4 +1,4 @@
-"""state a fleet of replicas shares: webhook deliveries, rate pacers, lease tokens
+"""state a fleet of replicas shares: webhook deliveries, rate pacers, lease tokens, job wake-ups
 
 Revision ID: 0009
 Revises: 0007
@@ -14,6 +14,22 @@ revision = "0009"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
+
+# PostgreSQL: every statement that makes a job due (enqueue, retry) tells the listening replicas at
+# its commit, whichever code path wrote it; one notification per statement, none for claims.
+JOBS_CHANNEL = "meetbridge_jobs"
+NOTIFY_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION meetbridge_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{JOBS_CHANNEL}', '');
+    RETURN NULL;
+END
+$$
+"""
+NOTIFY_TRIGGER = """
+CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OF run_at ON jobs
+FOR EACH STATEMENT EXECUTE FUNCTION meetbridge_jobs_notify()
+"""
 
 
 def upgrade() -> None:
@@ -35,6 +51,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lease_token", sa.String(length=32), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(NOTIFY_FUNCTION)
+        op.execute(NOTIFY_TRIGGER)
 
 
 def downgrade() -> None:
