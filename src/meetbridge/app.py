@@ -34,9 +34,10 @@ def build_gateway(settings: Settings, config: GatewayConfig | None = None) -> Ga
     catalogue = load_catalogue(settings.catalogue_dir)
     if config is None:
         config = load_config(settings.config_path, catalogue)
-    return Gateway(
-        settings=settings, catalogue=catalogue, config=config, database=Database(settings.database_url)
+    database = Database(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
+    return Gateway(settings=settings, catalogue=catalogue, config=config, database=database)
 
 
 def openapi_config() -> OpenAPIConfig:

@@ -25,6 +25,7 @@ from meetbridge.db.tables import event_extensions, events, utcnow
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
 from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
+from meetbridge.engine.fencing import check_lease
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.switching.moves import Migrator
 from meetbridge.providers.base import (
@@ -196,6 +197,7 @@ class Reconciler:
             ).first()
             if row is None:
                 return
+            await check_lease(connection)  # a worker that lost the job writes nothing over the new owner
             current = (
                 await connection.execute(
                     sa.select(event_extensions.c.bot_id, event_extensions.c.bot_status).where(
@@ -250,6 +252,7 @@ class Reconciler:
                 .where(event_extensions.c.event_pk == event_pk)
                 .values(status=ExtensionStatus.FAILED, last_error=reason, updated_at=utcnow())
             )
+            await check_lease(connection)
 
     async def note_retry(self, event_pk: int, error: str, delay: float) -> None:
         """While retrying, the event says what went wrong and when the next try is."""
@@ -259,3 +262,4 @@ class Reconciler:
                 .where(event_extensions.c.event_pk == event_pk)
                 .values(last_error=f"{error} (retrying in {delay:.0f}s)")
             )
+            await check_lease(connection)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from meetbridge.config.catalogue import Catalogue
 from meetbridge.config.live import LiveConfig
@@ -44,7 +45,7 @@ class Gateway:
         # A fleet on PostgreSQL paces each provider account in the database; SQLite, one process.
         pacing = None if database.is_sqlite else DatabasePacing(database).for_account
         self.registry = AdapterRegistry(catalogue, pacing=pacing)
-        self.jobs = JobStore(database)
+        self.jobs = JobStore(database, lease=timedelta(seconds=settings.job_lease_seconds))
         self.incarnations = IncarnationStore(database)
         self.migration_log = MigrationLog(database)
         self.webhook_deliveries = WebhookDeliveries(database)
@@ -80,6 +81,8 @@ class Gateway:
             concurrency=self.settings.worker_concurrency,
             # Jobs another replica enqueued wake this one at their commit; SQLite polls.
             listen=None if self.database.is_sqlite else JobNotifications(self.database).listen,
+            heartbeat_interval=self.settings.job_heartbeat_seconds,
+            stop_grace=self.settings.worker_stop_grace_seconds,
         )
         # Every repository that enqueues in this process wakes the worker once its transaction commits.
         for source in (
