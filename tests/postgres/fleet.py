@@ -37,6 +37,7 @@ PACED_LIMIT = 300  # create_bot calls a minute for the `paced` profile
 ENV = {
     "MEETBRIDGE_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
     "MEETBRIDGE_JOB_HEARTBEAT_SECONDS": "0.5",
+    "MEETBRIDGE_WORKER_STOP_GRACE_SECONDS": "0.5",
     "MEETBRIDGE_DB_POOL_SIZE": "4",
     "MEETBRIDGE_DB_MAX_OVERFLOW": "4",
     "MEETBRIDGE_LOG_LEVEL": "INFO",
@@ -218,6 +219,13 @@ class Fleet:
                 await connection.close()
 
         return asyncio.run(run())
+
+    def leases_of(self, replica: Replica) -> int:
+        """Jobs leased to ``replica``'s worker (its owner id is host:pid:random)."""
+        count: int = self.query("SELECT count(*) FROM jobs WHERE lease_owner LIKE $1", f"%:{replica.pid}:%")[
+            0
+        ][0]
+        return count
 
     def pending_jobs(self) -> int:
         count: int = self.query("SELECT count(*) FROM jobs")[0][0]

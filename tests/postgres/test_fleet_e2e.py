@@ -4,6 +4,7 @@ module (starting it is the cold-start test); a test that kills or pauses a repli
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -141,6 +142,40 @@ def test_sigkill_of_one_replica_mid_burst_still_gives_one_bot_per_acknowledged_e
         [extension] = event["extensions"]
         assert (extension["status"], extension["bot_id"]) == ("scheduled", bot["id"]), event_id
         assert not bot["deleted"]
+
+
+def test_sigterm_hands_a_replicas_jobs_back_and_every_event_still_gets_one_bot(fleet: Fleet) -> None:
+    fleet.ensure_running()
+    fleet.bots.clear_calls()
+    fleet.bots.add_fault(endpoint="create_bot", latency_ms=2500, count=30)  # creates under way at the stop
+    victim = fleet.replicas[1]
+    sent = bodies("term", 30, 5_500_000_000)
+    assert len(fleet.upsert_round_robin(sent)) == 30
+    wait_until(lambda: fleet.leases_of(victim) >= 2, timeout=30, what="the victim to hold several jobs")
+
+    victim.signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert victim.process is not None
+    # uvicorn shuts down, then raises the signal it caught again: a clean stop ends "killed by SIGTERM".
+    assert victim.process.wait(timeout=30) == -signal.SIGTERM
+    exited = time.monotonic() - signalled
+    handed = re.search(r"handed (\d+) running job\(s\) back", victim.log())
+    assert handed, victim.log()[-2000:]
+    assert int(handed.group(1)) >= 1
+    assert fleet.leases_of(victim) == 0  # released as it stopped, not left to expire
+    fleet.settle(timeout=30)
+    print(f"SIGTERM: exited {exited:.1f} s after the signal, handing back {handed.group(1)} job(s)")
+
+    stored = {
+        row["event_id"]: row["event_uid"]
+        for row in fleet.query("SELECT event_id, event_uid FROM events WHERE event_id LIKE 'term-%'")
+    }
+    made = bots_by_event(fleet, set(stored.values()))
+    assert sorted(len(found) for found in made.values()) == [1] * 30  # a cut-short create found, not repeated
+    for event_id, uid in stored.items():
+        [bot] = made[uid]
+        [extension] = fleet.event(0, event_id)["extensions"]
+        assert (extension["status"], extension["bot_id"]) == ("scheduled", bot["id"]), event_id
 
 
 def most_in_any_window(times: list[float], window: float) -> int:

@@ -13,7 +13,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from meetbridge.app import build_gateway
+from meetbridge.config.catalogue import load_catalogue
+from meetbridge.config.profiles import load_config
 from meetbridge.db.migrate import SchemaStatus, check_schema, schema_state, scripts, upgrade
+from meetbridge.db.tables import profile_incarnations
+from meetbridge.settings import Settings, default_catalogue_dir
 
 pytestmark = pytest.mark.postgres
 
@@ -95,3 +100,24 @@ async def test_schema_state_reads_an_open_connection_on_postgres_and_sqlite(
             assert (state.status, state.database) == (SchemaStatus.CURRENT, state.code)
         finally:
             await engine.dispose()
+
+
+async def test_replicas_starting_together_record_the_configuration_once(
+    postgres_url: str, config_file: Path
+) -> None:
+    """Each replica records the profiles as configured before it serves: three at once used to
+    collide on the same new row (one exited on a unique violation)."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    config = load_config(config_file, load_catalogue(default_catalogue_dir()))
+    settings = Settings(database_url=postgres_url, config_path=config_file, run_worker=False)
+    replicas = [build_gateway(settings, config) for _ in range(3)]
+    try:
+        assert await asyncio.gather(*(replica.begin() for replica in replicas)) == [[], [], []]
+        async with replicas[0].database.read() as connection:
+            recorded = (
+                (await connection.execute(sa.select(profile_incarnations.c.profile_id))).scalars().all()
+            )
+        assert recorded == ["int_sales_0000"]
+    finally:
+        for replica in replicas:
+            await replica.aclose()

@@ -21,6 +21,8 @@ from meetbridge.db.database import Database
 from meetbridge.db.tables import jobs, utcnow
 
 JobKey = tuple[str, int]
+# A job handed back at a clean stop waits this long for another worker (see hand_back).
+HAND_BACK_AFTER = timedelta(seconds=5)
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):
@@ -126,15 +128,17 @@ class JobStore:
         )
 
     async def hand_back(self, owner: str, claimed: list[ClaimedJob]) -> int:
-        """Give up these leases now (a clean stop), so another worker need not wait for them to
-        expire; the jobs stay due. Setting ``run_at`` to itself notifies the listening replicas."""
+        """Give up these leases (a clean stop): another worker takes the jobs after ``HAND_BACK_AFTER``
+        (or the lease, if shorter) instead of waiting out the lease. Not at once: a provider call
+        the stop cut short may still be acted on, and the next owner looks for what it made."""
         if not claimed:
             return 0
+        settle = min(HAND_BACK_AFTER, self.lease)
         async with self.database.write() as connection:
             released = await connection.execute(
                 jobs.update()
                 .where(sa.or_(*(_held(owner, job) for job in claimed)))
-                .values(lease_owner=None, lease_expires_at=None, lease_token=None, run_at=jobs.c.run_at)
+                .values(lease_owner=None, lease_expires_at=utcnow() + settle, lease_token=None)
             )
             return int(released.rowcount or 0)
 

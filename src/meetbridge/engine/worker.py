@@ -103,9 +103,9 @@ class Worker:
 
     async def _hand_back(self) -> None:
         """A clean stop (SIGTERM): running jobs get ``stop_grace`` to finish their call and write-back;
-        the rest are cancelled and their leases given up at once, so another replica takes them now
-        instead of when the leases expire. A create cut short is recorded before it was sent, so the
-        next owner finds its bot instead of making a second one."""
+        the rest are cancelled and their leases given up, so another replica takes them within
+        seconds (``store.HAND_BACK_AFTER``) instead of when the leases expire. A create cut short is
+        recorded before it was sent, so the next owner finds its bot instead of making a second."""
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=self.stop_grace)
         unfinished = [self._claims[key] for key in self._running if key in self._claims]
