@@ -112,7 +112,7 @@ def test_sigkill_of_one_replica_mid_burst_still_gives_one_bot_per_acknowledged_e
         return count
 
     try:
-        wait_until(lambda: victim_leases() >= 3, timeout=30, what="the victim to hold several jobs")
+        wait_until(lambda: victim_leases() >= 2, timeout=30, what="the victim to hold several jobs")
         victim.kill()
         killed_at = time.monotonic()
     finally:
@@ -178,6 +178,9 @@ def test_sigterm_hands_a_replicas_jobs_back_and_every_event_still_gets_one_bot(f
         assert (extension["status"], extension["bot_id"]) == ("scheduled", bot["id"]), event_id
 
 
+JITTER = 3  # calls a window may hold beyond the pacer's law: the stand-in stamps them as it answers
+
+
 def most_in_any_window(times: list[float], window: float) -> int:
     most, start = 0, 0
     for end, moment in enumerate(times):
@@ -192,8 +195,8 @@ def test_a_create_bot_limit_is_shared_by_the_fleet(fleet: Fleet) -> None:
     law is checked in seconds at a limit of 300 a minute. The fleet shares one pacer: a burst of at
     most 27 Create Bot calls, then 4.5 a second (so at most 297 in any minute, test_fleet_state
     checks the parameters for every limit). Three pacers of their own would have let 81 through at
-    once: all 60 within a fraction of a second. The stand-in stamps a call as it answers, so each
-    window allows one call of jitter."""
+    once: all 60 within a couple of seconds. The stand-in stamps a call as it answers, and a busy one
+    answers several at once: each window allows a few calls of jitter, and the spread less a second."""
     fleet.ensure_running()
     fleet.paced.clear_calls()
     sent = bodies("paced", 60, 5_300_000_000, profile_id="paced")
@@ -209,9 +212,9 @@ def test_a_create_bot_limit_is_shared_by_the_fleet(fleet: Fleet) -> None:
     interval, tolerance = gcra(PACED_LIMIT)
     burst = round(tolerance / interval) + 1
     assert burst == 27
-    assert times[-1] - times[0] >= (60 - burst - 2) * interval  # 6.9 s; paced per process: about 1
+    assert times[-1] - times[0] >= (60 - burst - 4) * interval  # 6.4 s (7.3 less jitter); per process: 2.8
     for window in (0.5, 1.0, 2.0, 4.0):
-        assert most_in_any_window(times, window) <= burst + window / interval + 1, window
+        assert most_in_any_window(times, window) <= burst + window / interval + JITTER, window
     print(f"60 creates over {times[-1] - times[0]:.1f} s; most in any 1 s: {most_in_any_window(times, 1.0)}")
 
 
