@@ -29,7 +29,7 @@ from meetbridge.api.profiles import ProfilesController
 from meetbridge.api.request_ids import request_ids
 from meetbridge.api.status import get_status
 from meetbridge.api.webhook_endpoints import WebhookEndpointsController
-from meetbridge.api.webhooks import SeenMessages, WebhooksController
+from meetbridge.api.webhooks import WebhooksController
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, load_config
 from meetbridge.db.database import Database
@@ -42,9 +42,10 @@ def build_gateway(settings: Settings, config: GatewayConfig | None = None) -> Ga
     catalogue = load_catalogue(settings.catalogue_dir)
     if config is None:
         config = load_config(settings.config_path, catalogue)
-    return Gateway(
-        settings=settings, catalogue=catalogue, config=config, database=Database(settings.database_url)
+    database = Database(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
+    return Gateway(settings=settings, catalogue=catalogue, config=config, database=database)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -145,5 +146,4 @@ def create_app(
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())
     app.state.gateway = gateway
     app.state.token_cache = TokenCache()
-    app.state.seen_webhooks = SeenMessages()
     return app

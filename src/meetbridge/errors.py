@@ -107,6 +107,14 @@ class Conflict(StorageError):
     """A concurrent writer broke a uniqueness rule; the caller may retry."""
 
 
+class SchemaAhead(StorageError):
+    """The database was upgraded by a newer release: this code must not run on it."""
+
+
+class LeaseLost(StorageError):
+    """A job's lease passed to another worker while this one ran it: its result is not written."""
+
+
 class ProviderError(MeetbridgeError):
     """A provider call failed; raised only by providers/."""
 

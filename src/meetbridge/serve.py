@@ -20,7 +20,7 @@ from meetbridge.config.catalogue import load_catalogue
 from meetbridge.config.profiles import GatewayConfig, Profile, load_config, sealing_problems
 from meetbridge.config.secrets import Secret
 from meetbridge.db.migrate import upgrade
-from meetbridge.errors import ConfigError
+from meetbridge.errors import ConfigError, SchemaAhead
 from meetbridge.observability import tracing
 from meetbridge.providers.registry import availability_problems
 from meetbridge.runtime.gateway import Gateway
@@ -63,6 +63,15 @@ def load_or_exit(settings: Settings) -> GatewayConfig:
         for line in exc.problems:
             click.echo(line, err=True)
         click.echo("meetbridge: refusing to start until the configuration is fixed", err=True)
+        raise SystemExit(2) from None
+
+
+def upgrade_or_exit(database_url: str) -> None:
+    """Apply pending migrations (replicas starting together take turns); refuse a newer schema."""
+    try:
+        upgrade(database_url)
+    except SchemaAhead as exc:
+        click.echo(f"meetbridge: refusing to start: {exc}", err=True)
         raise SystemExit(2) from None
 
 
@@ -129,7 +138,7 @@ class SandboxAdditions:
 
 def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
     config = load_or_exit(settings)
-    upgrade(settings.database_url)
+    upgrade_or_exit(settings.database_url)
     # The gateway calls its own sandbox over loopback, whatever address it listens on.
     local_url = f"http://127.0.0.1:{port}"
     app_options: dict[str, Any] = {}
@@ -185,7 +194,7 @@ def run_worker(settings: Settings, *, metrics: tuple[str, int] | None = None) ->
     ``metrics``: (host, port) to serve this process's counters on (it has no HTTP API to carry
     them); the database's gauges are any ``serve`` process's /metrics."""
     config = load_or_exit(settings)
-    upgrade(settings.database_url)
+    upgrade_or_exit(settings.database_url)
     gateway = build_gateway(settings, config)
     if metrics is not None:
         start_http_server(metrics[1], addr=metrics[0])

@@ -38,6 +38,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str = "text"  # MEETBRIDGE_LOG_FORMAT=json: one JSON object per line
     run_worker: bool = True  # MEETBRIDGE_WORKER=0: serve the API only (another process runs the worker)
     worker_concurrency: int = 16
+    # A claimed job's lease, and how often a worker renews it: a replica that died holds its jobs up
+    # to a lease at most; one paused longer than that loses them (its late writes are fenced off).
+    job_lease_seconds: float = 30.0
+    job_heartbeat_seconds: float = 10.0
+    # On SIGTERM, running jobs get this long to finish before they are handed back to the fleet.
+    worker_stop_grace_seconds: float = 2.0
+    # PostgreSQL connections per process: pool_size kept open, up to max_overflow more under load.
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
     # Where ``serve`` writes its pid, for ``meetbridge reload`` to signal; relative to the working directory.
     pid_file: Path = Path("meetbridge.pid")
 
@@ -48,6 +57,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         config = env.get("MEETBRIDGE_CONFIG")
         catalogue = env.get("MEETBRIDGE_CATALOGUE_DIR")
         problems: list[str] = []
+
+        def seconds(name: str, default: float, low: float, high: float) -> float:
+            raw = env.get(name, str(default))
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if low <= value <= high:  # NaN never is
+                return value
+            problems.append(
+                f"{name}: must be a number of seconds from {low:g} to {high:g} (got {raw[:20]!r})"
+            )
+            return default
 
         def number(name: str, default: int, low: int, high: int) -> int:
             raw = env.get(name, str(default))
@@ -67,6 +89,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         page_size = number("MEETBRIDGE_EVENTS_PAGE_SIZE", 100, 1, 1000)
         concurrency = number("MEETBRIDGE_WORKER_CONCURRENCY", 16, 1, 1024)
         max_body = number("MEETBRIDGE_MAX_BODY_BYTES", 1_048_576, 1024, 104_857_600)
+        lease = seconds("MEETBRIDGE_JOB_LEASE_SECONDS", 30.0, 1.0, 3600.0)
+        heartbeat = seconds("MEETBRIDGE_JOB_HEARTBEAT_SECONDS", round(lease / 3, 3), 0.1, 1200.0)
+        if heartbeat > lease / 2:
+            problems.append(
+                f"MEETBRIDGE_JOB_HEARTBEAT_SECONDS: must be at most half of MEETBRIDGE_JOB_LEASE_SECONDS "
+                f"({lease:g}), so one late renewal does not lose a lease (got {heartbeat:g})"
+            )
+        stop_grace = seconds("MEETBRIDGE_WORKER_STOP_GRACE_SECONDS", 2.0, 0.0, 600.0)
+        pool_size = number("MEETBRIDGE_DB_POOL_SIZE", 10, 1, 1000)
+        max_overflow = number("MEETBRIDGE_DB_MAX_OVERFLOW", 5, 0, 1000)
         if problems:
             raise ConfigError(problems)
         return cls(
@@ -80,6 +112,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             log_format=log_format,
             run_worker=env.get("MEETBRIDGE_WORKER", "1").lower() not in ("0", "false", "no"),
             worker_concurrency=concurrency,
+            job_lease_seconds=lease,
+            job_heartbeat_seconds=heartbeat,
+            worker_stop_grace_seconds=stop_grace,
+            db_pool_size=pool_size,
+            db_max_overflow=max_overflow,
             pid_file=Path(env.get("MEETBRIDGE_PID_FILE") or "meetbridge.pid"),
         )
 

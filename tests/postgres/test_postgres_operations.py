@@ -61,7 +61,7 @@ async def test_status_and_metrics_read_postgres(pg_gateway: Gateway, pg_api: Api
     assert samples[disconnected] == 1
     assert samples[("meetbridge_database_up", ())] == 1
     async with pg_gateway.database.read() as connection:
-        assert (await schema_state(connection)).state == "current"
+        assert (await schema_state(connection)).status == "current"
 
 
 async def _application(api: Api) -> str:

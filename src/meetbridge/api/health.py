@@ -8,7 +8,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 
 from meetbridge.api.schemas import Health, Readiness
-from meetbridge.db.migrate import schema_state
+from meetbridge.db.migrate import SchemaStatus, schema_state
 from meetbridge.errors import StorageError
 from meetbridge.runtime.gateway import Gateway
 
@@ -36,18 +36,18 @@ async def readyz(gateway: NamedDependency[Gateway]) -> Response[Readiness]:
             status="database unavailable", database="unreachable", worker_heartbeat_age_seconds=age
         )
         return Response(down, status_code=503)
-    ready = schema.state == "current"
+    ready = schema.status == SchemaStatus.CURRENT
     reasons = {
         "behind": "migrations behind: run meetbridge db upgrade",
         "ahead": "the database was migrated by newer code",
         "empty": "the database has no schema: run meetbridge db upgrade",
     }
     answer = Readiness(
-        status="ready" if ready else reasons.get(schema.state, schema.state),
+        status="ready" if ready else reasons.get(schema.status, str(schema.status)),
         database="reachable",
-        schema=schema.state,
-        schema_revision=schema.database,
-        code_revision=schema.code,
+        schema=str(schema.status),
+        schema_revision=schema.revision,
+        code_revision=schema.head,
         worker_heartbeat_age_seconds=age,
     )
     return Response(answer, status_code=200 if ready else 503)

@@ -3,8 +3,6 @@ verifies the delivery before anything of it is read and says what it asks for; t
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from typing import Any
 
 from litestar import Controller, Request, post
@@ -19,36 +17,6 @@ from meetbridge.errors import NotFound, WebhookRejected
 from meetbridge.observability import logs, metrics
 from meetbridge.providers.base import webhook_receiver
 from meetbridge.runtime.gateway import Gateway
-
-_SEEN_SECONDS = 600.0
-
-
-class SeenMessages:
-    """Webhook ids handled recently: a redelivery of the same id changes nothing twice.
-
-    An id counts as handled only once its effect is applied: a delivery answered with an error (a
-    503 asks the provider to retry) is handled again when the provider retries it. While one is
-    being handled, the same id arriving again is answered as a duplicate.
-    """
-
-    def __init__(self) -> None:
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._in_flight: set[str] = set()
-
-    def start(self, key: str) -> bool:
-        """True if ``key`` is neither handled nor being handled; it is then being handled."""
-        now = time.monotonic()
-        while self._seen and next(iter(self._seen.values())) < now - _SEEN_SECONDS:
-            self._seen.popitem(last=False)
-        if key in self._seen or key in self._in_flight:
-            return False
-        self._in_flight.add(key)
-        return True
-
-    def finish(self, key: str, *, handled: bool) -> None:
-        self._in_flight.discard(key)
-        if handled:
-            self._seen[key] = time.monotonic()
 
 
 class WebhooksController(Controller):
@@ -90,9 +58,10 @@ class WebhooksController(Controller):
         await gateway.webhook_receipts.record(profile_id, utcnow())
         if received.message_id is None:
             return Health(status=await apply_webhook(gateway, profile, received.action))
-        seen: SeenMessages = request.app.state.seen_webhooks
+        # In the database: a retry that reaches another replica is still the same delivery.
+        seen = gateway.inbound_webhook_ids
         key = f"{profile_id}:{received.message_id}"
-        if not seen.start(key):
+        if not await seen.start(key):
             metrics.webhook(webhook_path, "duplicate")
             return Health(status="duplicate ignored")
         handled = False
@@ -100,5 +69,5 @@ class WebhooksController(Controller):
             status = await apply_webhook(gateway, profile, received.action)
             handled = True
         finally:
-            seen.finish(key, handled=handled)
+            await seen.finish(key, handled=handled)
         return Health(status=status)

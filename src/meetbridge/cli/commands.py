@@ -92,11 +92,11 @@ def db() -> None:
 @db.command("upgrade")
 @_database_option
 def db_upgrade(database_url: str | None) -> None:
-    """Apply every pending migration."""
-    from meetbridge.db.migrate import upgrade
+    """Apply every pending migration (on PostgreSQL under an advisory lock: replicas take turns)."""
+    from meetbridge.serve import upgrade_or_exit
 
     url = _settings(database_url=database_url).database_url
-    upgrade(url)
+    upgrade_or_exit(url)
     click.echo("database is at the newest schema")
 
 

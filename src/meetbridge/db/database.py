@@ -162,13 +162,14 @@ class Database:
     e.g. ``meetbridge worker``), avoids both. PostgreSQL writes concurrently.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 5) -> None:
+        """``pool_size`` + ``max_overflow``: the most PostgreSQL connections this process opens."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.writer: GroupCommit | None = None
         if not self.is_sqlite:
             self.engine = create_async_engine(
-                self.url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+                self.url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
             )
             return
         self.writer = GroupCommit(_sqlite_engine(self.url, echo=echo, inline=True))

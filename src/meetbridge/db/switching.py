@@ -40,6 +40,10 @@ def _latest(profile_id: str) -> sa.Select[Any]:
     )
 
 
+# pg_advisory_xact_lock key while recording the configuration: any fixed bigint ("mbincr").
+RECORD_LOCK_KEY = 0x6D62696E6372
+
+
 class IncarnationStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -51,6 +55,10 @@ class IncarnationStore:
         now = utcnow()
         changed: list[str] = []
         async with self.database.write() as connection:
+            if not self.database.is_sqlite:
+                # Replicas starting together take turns (the others then find these rows recorded);
+                # held to the end of the transaction. SQLite's single writer already serialises.
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RECORD_LOCK_KEY)))
             for profile in config.profiles.values():
                 current = incarnation(profile)
                 latest = await connection.scalar(_latest(profile.profile_id))

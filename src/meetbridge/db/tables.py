@@ -169,9 +169,31 @@ jobs = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    # New at every claim: a worker writes a job's result only while the lease is still this claim's.
+    sa.Column("lease_token", sa.String(32), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     # Named apart from the old one-column key, which PostgreSQL keeps until migration 0003 drops it.
     sa.PrimaryKeyConstraint("kind", "subject", name="pk_jobs_kind_subject"),
+)
+
+
+# Inbound webhook deliveries by the id their signature covers, shared by every replica: a row is
+# being handled (``handled`` false) or was handled; either way it stands until ``expires_at``.
+inbound_webhook_ids = sa.Table(
+    "inbound_webhook_ids",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("handled", sa.Boolean, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Provider rate limits shared by a fleet on PostgreSQL: one GCRA row per (account, endpoint[, key]);
+# ``tat`` is the theoretical arrival time of the next call, in seconds since the epoch.
+rate_pacers = sa.Table(
+    "rate_pacers",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("tat", sa.Float(precision=53), nullable=False),
 )
 
 

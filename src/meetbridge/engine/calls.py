@@ -21,6 +21,7 @@ from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore
 from meetbridge.db.tables import event_extensions, utcnow
 from meetbridge.domain.extensions import ExtensionStatus
+from meetbridge.engine.fencing import check_lease
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import AdapterFailure, ProviderAuthRevoked
 from meetbridge.observability import logs
@@ -263,3 +264,4 @@ class ProfileCalls:
                 .where(event_extensions.c.event_pk == event_pk, event_extensions.c.provider == provider)
                 .values(**values)
             )
+            await check_lease(connection)  # after the row it writes, in the order an upsert locks them

@@ -27,6 +27,7 @@ from meetbridge.db.webhook_outbox import Before, note_change
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
 from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
+from meetbridge.engine.fencing import check_lease
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.switching.moves import Migrator
 from meetbridge.observability import logs, metrics
@@ -209,6 +210,7 @@ class Reconciler:
             ).first()
             if row is None:
                 return
+            await check_lease(connection)  # a worker that lost the job writes nothing over the new owner
             current = (
                 await connection.execute(
                     sa.select(
@@ -300,6 +302,7 @@ class Reconciler:
                 .values(status=ExtensionStatus.FAILED, last_error=reason, updated_at=utcnow())
             )
             told = sum([await note_change(connection, event_pk, p, before=b) for p, b in before.items()])
+            await check_lease(connection)
         if told:
             self.on_message()
 
@@ -311,3 +314,4 @@ class Reconciler:
                 .where(event_extensions.c.event_pk == event_pk)
                 .values(last_error=f"{error} (retrying in {delay:.0f}s)")
             )
+            await check_lease(connection)

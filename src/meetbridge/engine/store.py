@@ -3,11 +3,14 @@
 One row per subject: an event to reconcile (kind "event") or a calendar link to sync ("sync"). An
 enqueue while a job runs bumps ``generation``; finishing then keeps the row (released, due now) so the
 worker runs again against the newer state — ten quick upserts cost at most two plans. A lease that is
-not renewed expires, and any worker may claim the job again.
+not renewed expires, and any worker may claim the job again. Each claim carries a new token: the
+worker's writes (``engine.fencing``), finish and retry act only while the row still carries it.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import msgspec
@@ -18,6 +21,8 @@ from meetbridge.db.database import Database
 from meetbridge.db.tables import jobs, utcnow
 
 JobKey = tuple[str, int]
+# A job handed back at a clean stop waits this long for another worker (see hand_back).
+HAND_BACK_AFTER = timedelta(seconds=5)
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):
@@ -25,6 +30,7 @@ class ClaimedJob(msgspec.Struct, frozen=True):
     subject: int
     generation: int
     attempts: int
+    token: str = ""  # this claim's lease token
 
     @property
     def key(self) -> JobKey:
@@ -35,18 +41,30 @@ def _is(kind: str, subject: int) -> sa.ColumnElement[bool]:
     return sa.and_(jobs.c.kind == kind, jobs.c.subject == subject)
 
 
+def _not_in(running: Collection[JobKey]) -> list[sa.ColumnElement[bool]]:
+    return [sa.tuple_(jobs.c.kind, jobs.c.subject).not_in(list(running))] if running else []
+
+
+def _held(owner: str, job: ClaimedJob) -> sa.ColumnElement[bool]:
+    """The job's row, still leased by this claim."""
+    return sa.and_(_is(job.kind, job.subject), jobs.c.lease_owner == owner, jobs.c.lease_token == job.token)
+
+
 class JobStore:
     def __init__(self, database: Database, *, lease: timedelta = timedelta(seconds=30)) -> None:
         self.database = database
         self.lease = lease
 
-    async def claim(self, owner: str, limit: int) -> list[ClaimedJob]:
-        now = utcnow()
+    async def claim(self, owner: str, limit: int, *, running: Collection[JobKey] = ()) -> list[ClaimedJob]:
+        """Lease up to ``limit`` due jobs; never one of ``running`` (the caller's own, still running
+        after their lease ran out: a worker runs a job once at a time)."""
+        now, token = utcnow(), uuid.uuid4().hex
         due = (
             sa.select(jobs.c.kind, jobs.c.subject, jobs.c.generation, jobs.c.attempts)
             .where(
                 jobs.c.run_at <= now,
                 sa.or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now),
+                *_not_in(running),
             )
             .order_by(jobs.c.run_at)
             .limit(limit)
@@ -55,13 +73,14 @@ class JobStore:
             due = due.with_for_update(skip_locked=True)
         async with self.database.write() as connection:
             claimed = [
-                ClaimedJob(r.kind, r.subject, r.generation, r.attempts) for r in await connection.execute(due)
+                ClaimedJob(r.kind, r.subject, r.generation, r.attempts, token)
+                for r in await connection.execute(due)
             ]
             if claimed:
                 await connection.execute(
                     jobs.update()
                     .where(sa.tuple_(jobs.c.kind, jobs.c.subject).in_([j.key for j in claimed]))
-                    .values(lease_owner=owner, lease_expires_at=now + self.lease)
+                    .values(lease_owner=owner, lease_expires_at=now + self.lease, lease_token=token)
                 )
         return claimed
 
@@ -79,11 +98,7 @@ class JobStore:
         """Delete the job unless it was enqueued again meanwhile; True when it is gone."""
         async with self.database.write() as connection:
             deleted = await connection.execute(
-                jobs.delete().where(
-                    _is(job.kind, job.subject),
-                    jobs.c.generation == job.generation,
-                    jobs.c.lease_owner == owner,
-                )
+                jobs.delete().where(_held(owner, job), jobs.c.generation == job.generation)
             )
             if deleted.rowcount:
                 return True
@@ -94,7 +109,7 @@ class JobStore:
         """Count the failed attempt and run again after ``delay`` seconds, unless a newer enqueue
         already made it due now (the attempt counts all the same)."""
         async with self.database.write() as connection:
-            mine = sa.and_(_is(job.kind, job.subject), jobs.c.lease_owner == owner)
+            mine = _held(owner, job)
             await connection.execute(
                 jobs.update().where(mine).values(attempts=jobs.c.attempts + 1, last_error=error)
             )
@@ -108,15 +123,33 @@ class JobStore:
     async def _release(self, connection: AsyncConnection, owner: str, job: ClaimedJob) -> None:
         await connection.execute(
             jobs.update()
-            .where(_is(job.kind, job.subject), jobs.c.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None)
+            .where(_held(owner, job))
+            .values(lease_owner=None, lease_expires_at=None, lease_token=None)
         )
 
-    async def next_due(self) -> datetime | None:
-        """When the earliest job not held by a live lease becomes due (for the worker's sleep)."""
+    async def hand_back(self, owner: str, claimed: list[ClaimedJob]) -> int:
+        """Give up these leases (a clean stop): another worker takes the jobs after ``HAND_BACK_AFTER``
+        (or the lease, if shorter) instead of waiting out the lease. Not at once: a provider call
+        the stop cut short may still be acted on, and the next owner looks for what it made."""
+        if not claimed:
+            return 0
+        settle = min(HAND_BACK_AFTER, self.lease)
+        async with self.database.write() as connection:
+            released = await connection.execute(
+                jobs.update()
+                .where(sa.or_(*(_held(owner, job) for job in claimed)))
+                .values(lease_owner=None, lease_expires_at=utcnow() + settle, lease_token=None)
+            )
+            return int(released.rowcount or 0)
+
+    async def next_due(self, *, running: Collection[JobKey] = ()) -> datetime | None:
+        """When the earliest job not held by a live lease becomes due (for the worker's sleep);
+        ``running`` as for ``claim``."""
         async with self.database.read() as connection:
             found: datetime | None = await connection.scalar(
-                sa.select(sa.func.min(sa.func.coalesce(jobs.c.lease_expires_at, jobs.c.run_at)))
+                sa.select(sa.func.min(sa.func.coalesce(jobs.c.lease_expires_at, jobs.c.run_at))).where(
+                    *_not_in(running)
+                )
             )
             return found
 

@@ -1,7 +1,8 @@
 """The worker loop: claim due jobs, run them concurrently, heartbeat their leases, retry or give up.
 
 It runs inside ``meetbridge serve`` by default and alone as ``meetbridge worker``. In-process upserts
-wake it at once; jobs written by other processes are found by polling.
+wake it at once; jobs written by other processes wake it through ``listen`` where the database can
+tell (PostgreSQL's LISTEN/NOTIFY), and are found by polling either way.
 """
 
 from __future__ import annotations
@@ -14,19 +15,22 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Protocol
 
 from meetbridge.config.catalogue import Catalogue, RetryBudget
 from meetbridge.db.tables import utcnow
+from meetbridge.engine.fencing import Lease, current_lease
 from meetbridge.engine.retry import Retry, RetryStrategy
 from meetbridge.engine.store import ClaimedJob, JobKey, JobStore
-from meetbridge.errors import AdapterFailure
+from meetbridge.errors import AdapterFailure, LeaseLost
 from meetbridge.observability import metrics
 
 log = logging.getLogger("meetbridge.worker")
 
 DEFAULT_BUDGET = RetryBudget(max_attempts=12, base_delay_seconds=1.0, max_delay_seconds=300.0)
+# Runs until the event is set, calling the function whenever another process enqueued a job.
+Listen = Callable[[asyncio.Event, Callable[[], None]], Coroutine[object, object, None]]
 
 
 class JobHandler(Protocol):
@@ -50,16 +54,25 @@ class Worker:
         *,
         concurrency: int = 16,
         poll_interval: float = 1.0,
+        listen: Listen | None = None,
+        heartbeat_interval: float | None = None,
+        stop_grace: float = 2.0,
     ) -> None:
+        """``heartbeat_interval``: seconds between lease renewals (a third of the lease by default);
+        ``stop_grace``: how long a stop lets running jobs finish before handing them back."""
         self.store = store
         self.handlers = handlers
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.listen = listen
+        self.heartbeat_interval = heartbeat_interval or store.lease.total_seconds() / 3
+        self.stop_grace = stop_grace
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.strategies = {name: RetryStrategy(spec.retry) for name, spec in catalogue.adapters.items()}
         self.default_strategy = RetryStrategy(DEFAULT_BUDGET)
         self._wake = asyncio.Event()
         self._running: dict[JobKey, asyncio.Task[None]] = {}
+        self._claims: dict[JobKey, ClaimedJob] = {}
         self._last_look = time.monotonic()
 
     def heartbeat_age(self) -> float:
@@ -72,6 +85,9 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(stop), name="meetbridge-heartbeat")
+        listener: asyncio.Task[None] | None = None
+        if self.listen is not None:
+            listener = asyncio.create_task(self.listen(stop, self.wake), name="meetbridge-job-listener")
         try:
             while not stop.is_set():
                 # Cleared before claiming, never after sleeping: a wake that arrives while we claim
@@ -84,38 +100,64 @@ class Worker:
                 await self._sleep(stop)
         finally:
             heartbeat.cancel()
-            # Let running jobs finish their provider call and write-back; a lease expiry would also
-            # recover them, but a clean stop should not leave work for another worker.
-            if self._running:
-                await asyncio.wait(list(self._running.values()), timeout=10)
-            for task in self._running.values():
-                task.cancel()
+            if listener is not None:
+                listener.cancel()
+            await self._hand_back()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            if listener is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def _hand_back(self) -> None:
+        """A clean stop (SIGTERM): running jobs get ``stop_grace`` to finish their call and write-back;
+        the rest are cancelled and their leases given up, so another replica takes them within
+        seconds (``store.HAND_BACK_AFTER``) instead of when the leases expire. A create cut short is
+        recorded before it was sent, so the next owner finds its bot instead of making a second."""
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=self.stop_grace)
+        unfinished = [self._claims[key] for key in self._running if key in self._claims]
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if not unfinished:
+            return
+        try:
+            handed = await self.store.hand_back(self.owner, unfinished)
+            log.info("stopping: handed %d running job(s) back for another worker", handed)
+        except Exception:
+            log.exception("handing jobs back failed; their leases expire instead")
 
     async def _claim(self) -> bool:
         free = self.concurrency - len(self._running)
         if free <= 0:
             return False
         try:
-            jobs = await self.store.claim(self.owner, free)
+            jobs = await self.store.claim(self.owner, free, running=list(self._running))
         except Exception:
             log.exception("claiming jobs failed; trying again shortly")
             return False
         for job in jobs:
             task = asyncio.create_task(self._run(job), name=f"meetbridge-job-{job.kind}-{job.subject}")
             self._running[job.key] = task
+            self._claims[job.key] = job
             task.add_done_callback(functools.partial(self._done, job.key))
         return bool(jobs)
 
     def _done(self, key: JobKey, _task: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
+        self._claims.pop(key, None)
         self._wake.set()  # a slot is free
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         timeout = self.poll_interval
         with contextlib.suppress(Exception):
-            due = await self.store.next_due()
+            # Keys of jobs still running here are left out (a lease that ran out under a running job
+            # would otherwise wake this loop at once, over and over).
+            due = await (
+                self.store.next_due(running=list(self._running)) if self._running else self.store.next_due()
+            )
             if due is not None:
                 timeout = max(0.0, min(timeout, (due - utcnow()).total_seconds()))
         if timeout <= 0 and len(self._running) < self.concurrency:
@@ -130,9 +172,8 @@ class Worker:
                 waiter.cancel()
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
-        interval = self.store.lease / 3
         while not stop.is_set():
-            await asyncio.sleep(interval.total_seconds())
+            await asyncio.sleep(self.heartbeat_interval)
             try:
                 await self.store.heartbeat(self.owner, list(self._running))
             except Exception:
@@ -141,9 +182,16 @@ class Worker:
     async def _run(self, job: ClaimedJob) -> None:
         started = metrics.job_started(job.kind, job.subject)
         handler = self.handlers.get(job.kind)
+        # The job's writes check this claim still holds the lease (engine.fencing).
+        current_lease.set(Lease(job.kind, job.subject, job.token))
         try:
             await self._handle(handler, job)
         except Exception as exc:
+            lost = exc.error if isinstance(exc, AdapterFailure) else exc  # a save mid-call is fenced too
+            if isinstance(lost, LeaseLost):
+                log.warning("%s; the worker that holds it now decides", lost)
+                metrics.job_finished(job.kind, "lease_lost", started)
+                return
             metrics.job_finished(job.kind, await self._failed(job, handler, exc), started)
             return
         try:

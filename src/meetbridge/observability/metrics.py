@@ -177,7 +177,8 @@ def job_started(kind: str, subject: int) -> float:
 
 
 def job_finished(kind: str, outcome: str, started: float) -> None:
-    """``outcome``: done, rerun (changed meanwhile), retry or gave_up; ``started`` from job_started."""
+    """``outcome``: done, rerun (changed meanwhile), retry, gave_up or lease_lost (another worker holds
+    the job now); ``started`` from job_started."""
     JOB_RUNS.labels(kind, outcome).inc()
     JOB_DURATION.labels(kind).observe(time.perf_counter() - started)
     tracing.job_finished(outcome)

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -43,6 +43,13 @@ def pacer(per_minute: int) -> AsyncLimiter:
     rate = PACE_SHARE * per_minute
     burst = max(1, int(rate / 10))
     return AsyncLimiter(burst, 60.0 * burst / rate)
+
+
+class Pacer(Protocol):
+    """Pacing decided outside this process (a fleet's database): returns once one more call to
+    ``endpoint`` (for ``pace_key``) keeps within ``per_minute``, counting every process that shares it."""
+
+    async def acquire(self, endpoint: str, per_minute: int, pace_key: str | None) -> None: ...
 
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -98,7 +105,10 @@ class ProviderHttp:
         *,
         max_pace_keys: int = MAX_PACE_KEYS,
         label: str | None = None,
+        pacing: Pacer | None = None,
     ) -> None:
+        """``pacing``: a shared pacer for this account (a fleet); without one, each endpoint is
+        paced in this process."""
         if max_pace_keys < 1:
             raise ValueError("max_pace_keys must be at least 1")
         self.name = name
@@ -110,6 +120,7 @@ class ProviderHttp:
         metrics.provider_known(self.label, rate_limits)
         self._keyed_pacers: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
         self._max_pace_keys = max_pace_keys
+        self._shared = pacing
 
     def _pacer(self, endpoint: str, pace_key: str | None) -> AsyncLimiter | None:
         """The endpoint's shared pacer, or with a ``pace_key`` its own one for that key."""
@@ -142,8 +153,10 @@ class ProviderHttp:
         ``pace_key`` names who the endpoint's limit applies to when it is not the whole account
         (a calendar user): the call then waits only for earlier calls with the same key.
         """
-        limiter = self._pacer(endpoint, pace_key)
-        if limiter is not None:
+        if self._shared is not None and endpoint in self._limits:
+            with metrics.paced(self.label, endpoint):
+                await self._shared.acquire(endpoint, self._limits[endpoint], pace_key)
+        elif (limiter := self._pacer(endpoint, pace_key)) is not None:
             with metrics.paced(self.label, endpoint):
                 await limiter.acquire()
         with metrics.provider_call(self.label, endpoint, method) as answer:

@@ -6,9 +6,10 @@ keeps the catalogue and the classes in step. One paced HTTP client is shared per
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import httpx
 
@@ -17,10 +18,17 @@ from meetbridge.config.incarnation import incarnation
 from meetbridge.config.profiles import Profile
 from meetbridge.errors import ConfigError
 from meetbridge.providers.base import Adapter, AdapterFactory
-from meetbridge.providers.http import ProviderHttp
+from meetbridge.providers.http import Pacer, ProviderHttp
 from meetbridge.providers.link_requests import LinkRequest, link_request_type
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# An account's shared pacer, by the account's id (a digest: never the credential itself).
+PacingFactory = Callable[[str], Pacer]
+
+
+def account_id(base_url: str, credential: str) -> str:
+    """Who a provider's limits apply to, the same in every process: base URL and credential, hashed."""
+    return hashlib.sha256(f"{base_url}\0{credential}".encode()).hexdigest()[:32]
 
 
 def load_factory(dotted: str) -> AdapterFactory:
@@ -30,7 +38,14 @@ def load_factory(dotted: str) -> AdapterFactory:
 
 
 class AdapterRegistry:
-    def __init__(self, catalogue: Catalogue, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        pacing: PacingFactory | None = None,
+    ) -> None:
+        """``pacing``: where a fleet's shared pacers come from (PostgreSQL); None paces per process."""
         implementations: dict[str, str] = {}
         for name, spec in catalogue.adapters.items():
             if spec.implementation in implementations:
@@ -43,6 +58,7 @@ class AdapterRegistry:
             implementations[spec.implementation] = name
         self.catalogue = catalogue
         self.transport = transport
+        self.pacing = pacing
         self._factories: dict[str, AdapterFactory] = {}
         self._clients: dict[tuple[str, str], ProviderHttp] = {}
         # By profile and incarnation: while a switched profile's bots move, both mechanisms are in use.
@@ -89,12 +105,14 @@ class AdapterRegistry:
                 timeout=DEFAULT_TIMEOUT,
                 transport=self.transport,
             )
+            shared = self.pacing(account_id(profile.base_url, credential)) if self.pacing else None
             self._clients[key] = ProviderHttp(
                 # Named in error messages and logs: the base URL without any user:password@ in it.
                 f"{profile.adapter} at {re.sub(r'//[^/@]*@', '//', profile.base_url)}",
                 client,
                 profile.rate_limits,
                 label=profile.adapter,
+                pacing=shared,
             )
         return self._clients[key]
 

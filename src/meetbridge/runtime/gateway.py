@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from meetbridge.config.catalogue import Catalogue
 from meetbridge.config.live import LiveConfig
@@ -13,9 +14,12 @@ from meetbridge.db.audit import AuditStore
 from meetbridge.db.calendars import CalendarRepository
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository
+from meetbridge.db.inbound_webhooks import InboundWebhookIds
+from meetbridge.db.job_notifications import JobNotifications
 from meetbridge.db.jobs import EVENT, SYNC
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.operations import WebhookReceipts
+from meetbridge.db.rate_pacers import DatabasePacing
 from meetbridge.db.switching import IncarnationStore, MigrationLog
 from meetbridge.db.webhook_deliveries import DeliveryStore
 from meetbridge.db.webhook_endpoints import WebhookEndpoints
@@ -49,8 +53,10 @@ class Gateway:
         self.events = EventRepository(database)
         self.links = LinkRepository(database)
         self.forwarding = ForwardingLinks(database, self.live, self.links)
-        self.registry = AdapterRegistry(catalogue)
-        self.jobs = JobStore(database)
+        # A fleet on PostgreSQL paces each provider account in the database; SQLite, one process.
+        pacing = None if database.is_sqlite else DatabasePacing(database).for_account
+        self.registry = AdapterRegistry(catalogue, pacing=pacing)
+        self.jobs = JobStore(database, lease=timedelta(seconds=settings.job_lease_seconds))
         self.incarnations = IncarnationStore(database)
         self.migration_log = MigrationLog(database)
         self.webhook_receipts = WebhookReceipts(database)
@@ -58,6 +64,7 @@ class Gateway:
         self.audit_log = AuditStore(database)
         self.webhook_endpoints = WebhookEndpoints(database)
         self.deliveries = DeliveryStore(database)
+        self.inbound_webhook_ids = InboundWebhookIds(database)
         self._message_listeners: list[Callable[[], None]] = []
         for source in (self.events, self.links, self.webhook_endpoints):
             source.on_message = self.message_committed
@@ -104,6 +111,10 @@ class Gateway:
             {EVENT: reconciler, SYNC: sync},
             self.catalogue,
             concurrency=self.settings.worker_concurrency,
+            # Jobs another replica enqueued wake this one at their commit; SQLite polls.
+            listen=None if self.database.is_sqlite else JobNotifications(self.database).listen,
+            heartbeat_interval=self.settings.job_heartbeat_seconds,
+            stop_grace=self.settings.worker_stop_grace_seconds,
         )
         self.running_worker = worker
         # Every repository that enqueues in this process wakes the worker once its transaction commits.

@@ -14,7 +14,7 @@ import msgspec
 import sqlalchemy as sa
 
 from meetbridge.db.database import Database
-from meetbridge.db.migrate import schema_state
+from meetbridge.db.migrate import SchemaStatus, schema_state
 from meetbridge.db.operations import (
     DisconnectedLink,
     FailureGroup,
@@ -99,10 +99,10 @@ async def status_report_of(database_url: str) -> StatusReport:
                 schema = await schema_state(connection)
         except (StorageError, OSError, sa.exc.SQLAlchemyError) as exc:
             raise RuntimeError(f"the database cannot be read: {exc}") from None
-        if schema.state != "current":
+        if schema.status != SchemaStatus.CURRENT:
             raise RuntimeError(
-                f"the database schema is {schema.state} (at {schema.database}, this version needs "
-                f"{schema.code}): run meetbridge db upgrade with the matching version"
+                f"the database schema is {schema.status} (at {schema.revision}, this version needs "
+                f"{schema.head}): run meetbridge db upgrade with the matching version"
             )
         return await status_report(database, utcnow())
     finally:

@@ -1,0 +1,49 @@
+"""Fencing: a worker writes a job's result only while it still holds the job's lease.
+
+A worker that was paused (SIGSTOP, a long GC, a partition) past its lease finds the job claimed by
+another, which may already have written a newer result. Every write a job makes checks, in the same
+transaction, that the job row still carries the token of this worker's claim, locking that row (on
+PostgreSQL) so the lease cannot pass before the write commits; otherwise ``LeaseLost`` rolls the
+write back. The claim is known through a context variable the worker sets for the job's task, so the
+handlers keep their signatures; writes made outside a job (requests, tests) are not fenced.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meetbridge.db.tables import jobs
+from meetbridge.errors import LeaseLost
+
+
+class Lease(msgspec.Struct, frozen=True):
+    kind: str
+    subject: int
+    token: str
+
+
+current_lease: ContextVar[Lease | None] = ContextVar("meetbridge_lease", default=None)
+
+
+async def check_lease(connection: AsyncConnection) -> None:
+    """Raise ``LeaseLost`` unless this task's job is still leased to its claim (no job: no check).
+
+    Call it after the transaction's other row locks (events, then jobs, as an upsert takes them).
+    """
+    lease = current_lease.get()
+    if lease is None:
+        return
+    held = await connection.scalar(
+        sa.select(jobs.c.lease_token)
+        .where(jobs.c.kind == lease.kind, jobs.c.subject == lease.subject)
+        .with_for_update()
+    )
+    if held != lease.token:
+        raise LeaseLost(
+            f"{lease.kind} job {lease.subject}: its lease passed to another worker; this worker's "
+            "result is not written"
+        )
