@@ -21,6 +21,7 @@ from meetbridge.api.headers import answer_headers
 from meetbridge.api.health import healthz, readyz
 from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.openapi import document_link_requests, finish_schema
+from meetbridge.api.openapi_truth import tell_the_truth
 from meetbridge.api.profiles import ProfilesController
 from meetbridge.api.webhooks import SeenMessages, WebhooksController
 from meetbridge.config.catalogue import load_catalogue
@@ -99,6 +100,7 @@ def create_app(
     )
     finish_schema(app.openapi_schema)
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())
+    tell_the_truth(app.openapi_schema)
     app.state.gateway = gateway
     app.state.token_cache = TokenCache()
     app.state.seen_webhooks = SeenMessages()

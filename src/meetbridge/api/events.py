@@ -134,7 +134,13 @@ class EventsController(Controller):
         operation_id="upsert_event",
         status_code=202,
         media_type=MediaType.TEXT,
-        responses=INVALID,
+        responses={
+            **INVALID,
+            409: ResponseSpec(
+                data_container=ValidationErrors,
+                description="The event_uid names no event this calendar holds (yet)",
+            ),
+        },
         summary="Create or update an event (Cronofy upsert)",
     )
     async def upsert_event(

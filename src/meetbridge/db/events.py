@@ -29,7 +29,7 @@ from meetbridge.domain.extensions import (
     ExtensionState,
     plan_extensions,
 )
-from meetbridge.errors import Conflict, InvalidRequest, NotFound
+from meetbridge.errors import Conflict, NotFound, NotHeld
 
 __all__ = ["EventQuery", "EventRepository", "StoredEvent"]  # the values come from event_rows
 
@@ -205,7 +205,7 @@ class EventRepository:
             raise NotFound(f"calendar {calendar_id} not found")
         previous = _event_from_rows(rows, start=1)
         if event_uid is not None and (previous is None or previous.deleted):
-            raise InvalidRequest.single(
+            raise NotHeld.single(
                 "event_uid", "not_found", f"no event with event_uid {event_uid} in this calendar"
             )
         now = utcnow()

@@ -36,20 +36,15 @@ from meetbridge.providers.registry import auth_headers
 
 
 def calendar_profile(gateway: Services, profile_id: str) -> tuple[Profile, CalendarLinker]:
-    """The profile and its calendar adapter, or a 422 naming ``profile_id``."""
+    """The profile and its calendar adapter. The profile is a segment of the link's path, so a
+    profile that is not configured, or does not link calendars, names no link: a 404."""
     profile = gateway.config.profiles.get(profile_id)
     if profile is None:
         known = ", ".join(sorted(gateway.config.profiles)) or "none configured"
-        raise InvalidRequest.single(
-            "profile_id", "unknown_profile", f"profile {profile_id!r} is not configured (known: {known})"
-        )
+        raise NotFound(f"profile {profile_id!r} is not configured (known: {known})")
     adapter = gateway.registry.adapter(profile)
     if calendar_linker(adapter) is None and event_forwarder(adapter) is None:
-        raise InvalidRequest.single(
-            "profile_id",
-            "not_a_calendar_profile",
-            f"profile {profile_id} uses adapter {profile.adapter}, which does not link calendars",
-        )
+        raise NotFound(f"profile {profile_id} uses adapter {profile.adapter}, which does not link calendars")
     return profile, cast(CalendarLinker, adapter)
 
 
