@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -286,22 +286,32 @@ class EventRepository:
         return stored
 
     async def record_bot_status(
-        self, bot_id: str, code: str, sub_code: str | None, *, profile_ids: Sequence[str]
+        self,
+        bot_id: str,
+        code: str,
+        sub_code: str | None,
+        *,
+        profile_ids: Sequence[str],
+        reported_at: datetime | None = None,
     ) -> int:
         """Apply a provider's bot status report to the extensions of ``profile_ids`` (the profiles of
-        the account the report was verified for) carrying that bot; returns how many there were."""
+        the account the report was verified for) carrying that bot, unless they hold a report of a
+        later ``reported_at``; returns how many it changed."""
         now = utcnow()
+        at = reported_at.replace(tzinfo=reported_at.tzinfo or UTC) if reported_at else None
         async with self.database.write() as connection:
-            rows = list(
-                await connection.execute(
-                    sa.select(event_extensions.c.event_pk, event_extensions.c.provider).where(
-                        event_extensions.c.bot_id == bot_id,
-                        event_extensions.c.profile_id.in_(list(profile_ids)),
-                    )
+            found = await connection.execute(
+                sa.select(
+                    event_extensions.c.event_pk, event_extensions.c.provider, event_extensions.c.bot_status_at
+                ).where(
+                    event_extensions.c.bot_id == bot_id, event_extensions.c.profile_id.in_(list(profile_ids))
                 )
             )
+            rows = [
+                row for row in found if at is None or row.bot_status_at is None or row.bot_status_at <= at
+            ]
             for row in rows:
-                values: dict[str, Any] = {"bot_status": code}
+                values: dict[str, Any] = {"bot_status": code, "bot_status_at": at or row.bot_status_at}
                 if code == "fatal":
                     reason = sub_code or "unknown"
                     values.update(
