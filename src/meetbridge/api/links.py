@@ -148,7 +148,7 @@ class LinksController(Controller):
             calendar_id,
             profile_id,
             ask,
-            base_url=gateway.public_url or str(request.base_url),
+            public_url=gateway.public_url,
         )
         return Response(LinkResponse(await link_read(gateway, link)), status_code=201 if created else 200)
 

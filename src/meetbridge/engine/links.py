@@ -55,16 +55,26 @@ async def link_calendar(
     profile_id: str,
     ask: LinkAsk,
     *,
-    base_url: str = "",
+    public_url: str | None = None,
 ) -> tuple[Link, bool]:
-    """Link the calendar as ``ask`` (the profile's adapter's request, read) says; (link, created)."""
+    """Link the calendar as ``ask`` (the profile's adapter's request, read) says; (link, created).
+
+    A link that registers a callback at the provider (a Cronofy push channel) needs ``public_url``:
+    taken from a request's Host header, a caller could point the provider's callbacks anywhere."""
     await gateway.calendars.get(application_id, calendar_id)
     profile, linker = calendar_profile(gateway, profile_id)
     existing = await gateway.links.for_mechanism(calendar_id, profile_id, profile.adapter)
     forwarder, preset = event_forwarder(linker), preset_linker(linker)
     if isinstance(ask, ForwardAsk) and forwarder is not None:
+        if not public_url:
+            raise InvalidRequest.single(
+                ask.calendar_field,
+                "not_configured",
+                f"{profile.adapter} links register a callback URL at the provider: set [server] public_url "
+                "(or MEETBRIDGE_PUBLIC_URL) to the address it can reach meetbridge at",
+            )
         return await link_forwarding(
-            gateway, profile, forwarder, calendar_id, existing, ask, base_url=base_url
+            gateway, profile, forwarder, calendar_id, existing, ask, base_url=public_url
         )
     if isinstance(ask, PresetAsk) and preset is not None:
         return await _link_preset_user(gateway, application_id, profile, preset, calendar_id, existing, ask)
