@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
-from meetbridge.api.schemas import ErrorBody, Health
+from meetbridge.api.schemas import ErrorBody, Health, ValidationErrors
 from meetbridge.engine.webhooks import apply_webhook
 from meetbridge.errors import NotFound
 from meetbridge.providers.base import webhook_receiver
@@ -61,6 +61,13 @@ class WebhooksController(Controller):
         responses={
             401: ResponseSpec(data_container=ErrorBody, description="Signature missing, wrong or stale"),
             404: ResponseSpec(data_container=ErrorBody, description="The profile takes no such webhooks"),
+            413: ResponseSpec(data_container=ErrorBody, description="The body is over the configured limit"),
+            422: ResponseSpec(
+                data_container=ValidationErrors, description="A verified delivery the provider did not shape"
+            ),
+            503: ResponseSpec(
+                data_container=ErrorBody, description="The provider was unreachable while acting on it: retry"
+            ),
         },
         summary="Provider webhooks: recall (Svix / Standard Webhooks signatures), cronofy (push "
         "notifications, Cronofy-HMAC-SHA256)",
