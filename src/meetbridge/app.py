@@ -25,6 +25,7 @@ from meetbridge.api.http_metrics import RouteMetricsMiddleware
 from meetbridge.api.links import LinksController, OAuthCallbackController
 from meetbridge.api.metrics import MetricsController
 from meetbridge.api.openapi import document_link_requests, finish_schema
+from meetbridge.api.openapi_truth import tell_the_truth
 from meetbridge.api.profiles import ProfilesController
 from meetbridge.api.request_ids import request_ids
 from meetbridge.api.status import get_status
@@ -144,6 +145,7 @@ def create_app(
     )
     finish_schema(app.openapi_schema)
     document_link_requests(app.openapi_schema, gateway.registry.link_requests())
+    tell_the_truth(app.openapi_schema)
     app.state.gateway = gateway
     app.state.token_cache = TokenCache()
     return app

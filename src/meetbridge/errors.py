@@ -71,6 +71,15 @@ class Taken(InvalidRequest):
     code = "taken"
 
 
+class NotHeld(InvalidRequest):
+    """The body names an object the calendar does not hold (yet), such as an external event before
+    its calendar synced it: a conflict with the calendar's state, which the same request may not meet
+    later."""
+
+    status_code = 409
+    code = "not_held"
+
+
 class NotAuthenticated(RequestError):
     status_code = 401
     code = "unauthorized"

@@ -120,8 +120,10 @@ def demo_banner(
 class SandboxAdditions:
     """What ``--sandbox`` lays over the file's configuration: at start-up, and again on every reload."""
 
-    def __init__(self, profiles: dict[str, Profile]) -> None:
+    def __init__(self, profiles: dict[str, Profile], *, public_url: str | None = None) -> None:
         self.profiles = profiles  # the file's profiles win over these
+        # A demo on loopback is reached at its own address: the stand-ins' callbacks go there.
+        self.public_url = public_url
         # The connect flow signs its state with it; a demo without one gets a key per process (the
         # same one after a reload, so that what it signed or sealed before still opens).
         self.secret_key = Secret(secrets.token_urlsafe(32), "generated")
@@ -131,9 +133,23 @@ class SandboxAdditions:
         server = config.server
         if server.secret_key is None:
             server = msgspec.structs.replace(server, secret_key=self.secret_key)
+        if server.public_url is None and self.public_url is not None:
+            server = msgspec.structs.replace(server, public_url=self.public_url)
         # A sandbox runs on one machine: its webhook endpoints (`meetbridge webhooks listen`) are local.
         webhooks = msgspec.structs.replace(config.webhooks, allow_private_urls=True)
         return msgspec.structs.replace(config, profiles=profiles, server=server, webhooks=webhooks)
+
+
+# Hosts only this machine reaches: a sandbox there may be its own public URL (no one else's Host).
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def sandbox_public_url(host: str, port: int) -> str | None:
+    """The public URL `serve --sandbox` assumes when none is configured: its own address, on loopback
+    only. Anywhere else the callbacks it registers need a public_url the operator chose."""
+    if host not in LOOPBACK:
+        return None
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
@@ -144,7 +160,10 @@ def run(settings: Settings, *, host: str, port: int, sandbox: bool) -> None:
     app_options: dict[str, Any] = {}
     additions: SandboxAdditions | None = None
     if sandbox:
-        additions = SandboxAdditions(sandbox_profiles(local_url, load_catalogue(settings.catalogue_dir)))
+        additions = SandboxAdditions(
+            sandbox_profiles(local_url, load_catalogue(settings.catalogue_dir)),
+            public_url=sandbox_public_url(host, port),
+        )
         config = additions.apply(config)
         recall = recall_sandbox(local_url)
         cronofy = cronofy_sandbox(recall)  # its bots are made in the Recall stand-in above

@@ -367,6 +367,7 @@ def running_on_both_stand_ins(
         ENV_SECRET_KEY: secrets.token_urlsafe(32),
     }
     server = ServerProcess(workdir, config=workdir / "meetbridge.toml", env=env)
+    server.env["MEETBRIDGE_PUBLIC_URL"] = server.url  # Cronofy links register their push callback there
     sandbox = cronofy_sandbox_process(
         workdir,
         webhook_url=f"{server.url}/v1/webhooks/recall/{webhook_profile}",

@@ -740,7 +740,7 @@ def test_connect_flow_creates_the_recall_calendar_and_the_link(v2: V2Gateway) ->
         middle = len(state) // 2
         tampered = state[:middle] + ("B" if state[middle] == "A" else "A") + state[middle + 1 :]
         refused = browser.get(callback, params={"code": code, "state": tampered})
-        assert refused.status_code == 400, refused.text
+        assert refused.status_code == 401, refused.text
         assert "connect state" in refused.text
         assert v2.sandbox.calls() == []
 

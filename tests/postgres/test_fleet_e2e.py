@@ -68,7 +68,8 @@ def test_three_replicas_started_together_on_an_empty_database_come_up_healthy(fl
     fleet.ensure_running()
     for replica in fleet.replicas:
         ready = httpx.get(f"{replica.url}/readyz", timeout=5)
-        assert (ready.status_code, ready.json()["status"], ready.json()["schema"]) == (200, "ready", "current")
+        answer = ready.json()
+        assert (ready.status_code, answer["status"], answer["schema"]) == (200, "ready", "current")
 
 
 def test_ninety_events_round_robin_get_exactly_ninety_bots_that_every_replica_shows(fleet: Fleet) -> None:

@@ -39,6 +39,7 @@ CLIENT_ID, CLIENT_SECRET = "cronofy-client-id", "cronofy-client-secret-never-sho
 PROFILE = f"""
 [server]
 secret_key = "env:FORWARD_SECRET_KEY"
+public_url = "https://meetbridge.example.test"
 
 [profiles.cron]
 adapter = "cronofy"
@@ -177,7 +178,8 @@ async def test_a_link_checks_the_calendar_opens_a_channel_and_keeps_the_tokens_s
         assert secret not in response.text
     [account] = forwarding.cronofy.tokens.accounts.values()
     [channel] = await forwarding.cronofy.channels(account)
-    assert channel.callback_url == "http://testserver.local/v1/webhooks/cronofy/cron"
+    # public_url, never the request's Host (testserver.local)
+    assert channel.callback_url == "https://meetbridge.example.test/v1/webhooks/cronofy/cron"
     assert (list(channel.filters.calendar_ids or ()), channel.filters.only_managed) == ([UPSTREAM], True)
     async with forwarding.gateway.database.read() as connection:
         stored = (await connection.execute(sa.select(calendar_links))).one()

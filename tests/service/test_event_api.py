@@ -844,9 +844,6 @@ async def test_an_extension_can_be_attached_to_an_external_event_by_uid(api: Api
     ("body", "field", "key"),
     [
         pytest.param({"summary": "Renamed"}, "summary", "errors.read_only", id="read-only-field"),
-        pytest.param(
-            {"event_uid": "evt_external_unknown"}, "event_uid", "errors.not_found", id="unknown-uid"
-        ),
         pytest.param({"event_id": "ev1"}, "event_id", "errors.required", id="both-ids"),
     ],
 )
@@ -864,6 +861,32 @@ async def test_upserts_by_event_uid_refuse_what_they_cannot_do(
     ]
     assert event["summary"] == "Customer call"
     assert event.get("extensions", []) == []
+
+
+async def test_an_upsert_by_an_event_uid_the_calendar_does_not_hold_is_a_conflict(api: Api) -> None:
+    """409, naming the field: the calendar may hold that event once it has synced it."""
+    calendar_id = await api.calendar()
+    uid = await insert_external(api, calendar_id, soon(), summary="Customer call")
+
+    response = await api.upsert(calendar_id, {"event_uid": "evt_external_unknown", "extensions": [RECALL]})
+
+    assert response.status_code == 409, response.text
+    assert response.json() == {
+        "errors": {
+            "event_uid": [
+                {
+                    "key": "errors.not_found",
+                    "description": "no event with event_uid evt_external_unknown in this calendar",
+                }
+            ]
+        }
+    }
+    event = (await api.client.get(f"{events_path(calendar_id)}/by-uid/{uid}", headers=api.auth)).json()
+    assert event["event"].get("extensions", []) == []
+    missing = await api.client.get(
+        f"{events_path(calendar_id)}/by-uid/evt_external_unknown", headers=api.auth
+    )
+    assert missing.status_code == 404
 
 
 async def test_an_extension_upsert_does_not_undelete_an_external_event(api: Api) -> None:

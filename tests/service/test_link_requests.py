@@ -75,15 +75,6 @@ def field_errors(response: httpx.Response) -> dict[str, list[str]]:
     ("profile_id", "body", "expected"),
     [
         pytest.param(
-            "nope", {"recall_calendar_id": "x"}, {"profile_id": ["errors.unknown_profile"]}, id="unknown"
-        ),
-        pytest.param(
-            "int_sales_0000",
-            {"recall_calendar_id": "x"},
-            {"profile_id": ["errors.not_a_calendar_profile"]},
-            id="not-a-calendar-adapter",
-        ),
-        pytest.param(
             "cal",
             {"recall_calendar_id": "x", "platform": "google_calendar", "oauth_refresh_token": "t"},
             {"recall_calendar_id": ["errors.conflict"]},
@@ -108,6 +99,33 @@ async def test_a_bad_link_request_names_the_field_and_calls_no_one(
     calendar_id = await links.calendar()
     response = await put_link(links, calendar_id, profile_id, body)
     assert field_errors(response) == expected
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "message"),
+    [
+        pytest.param("nope", "profile 'nope' is not configured (known: ", id="unknown"),
+        pytest.param(
+            "int_sales_0000",
+            "profile int_sales_0000 uses adapter recall-bot, which does not link calendars",
+            id="not-a-calendar-adapter",
+        ),
+    ],
+)
+async def test_a_profile_that_links_no_calendars_names_no_link(
+    links: Api, profile_id: str, message: str
+) -> None:
+    """The profile is a segment of the link's path: one that cannot link names nothing (404)."""
+    calendar_id = await links.calendar()
+    response = await put_link(links, calendar_id, profile_id, {"recall_calendar_id": "x"})
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
+    assert response.json()["message"].startswith(message)
+    for path in ("", "/connect?platform=google_calendar"):
+        read = await links.client.get(
+            f"/v1/calendars/{calendar_id}/links/{profile_id}{path}", headers=links.auth
+        )
+        assert read.status_code == 404, read.text
 
 
 async def test_an_unknown_recall_calendar_is_a_field_error(links: Api) -> None:
@@ -172,7 +190,9 @@ async def test_connect_needs_a_secret_key_and_the_callback_refuses_a_forged_stat
     assert "secret_key" in connect.text
 
     callback = await links.client.get("/v1/oauth/callback", params={"code": "c", "state": "forged"})
-    assert callback.status_code == 422, callback.text  # no secret key: the state cannot be opened at all
+    # No secret key: no state can be opened, so nothing authorises the callback.
+    assert callback.status_code == 401, callback.text
+    assert callback.json()["error"] == "invalid_connect_state"
 
 
 async def test_a_calendar_extension_on_an_unlinked_calendar_fails_saying_how_to_link(links: Api) -> None:

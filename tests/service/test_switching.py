@@ -38,7 +38,7 @@ from tests.conftest import Api, app_api
 from tests.service.conftest import gateway_on
 
 KEY, CRONOFY_ID, CRONOFY_SECRET = "switch-recall-key", "switch-cronofy-id", "switch-cronofy-secret"
-SERVER = '[server]\nsecret_key = "env:SWITCH_SECRET_KEY"\n'
+SERVER = '[server]\nsecret_key = "env:SWITCH_SECRET_KEY"\npublic_url = "https://meetbridge.example.test"\n'
 AS_BOT = """
 [profiles.notes]
 adapter = "recall-bot"

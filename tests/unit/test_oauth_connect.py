@@ -98,7 +98,7 @@ def test_state_expires(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(InvalidConnectState, match="expired") as raised:
             open_state(token, KEY)
         assert open_state(token, KEY, max_age_seconds=1000) == PAYLOAD
-    assert raised.value.status_code == 400
+    assert raised.value.status_code == 401
 
 
 def test_state_needs_a_key() -> None:

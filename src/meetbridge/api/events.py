@@ -31,8 +31,16 @@ from meetbridge.domain.times import DEFAULT_TZID, EARLIEST, LATEST, TimeError, p
 from meetbridge.errors import InvalidRequest, NotFound
 from meetbridge.runtime.gateway import Gateway
 
-NOT_FOUND = {404: ResponseSpec(data_container=ErrorBody, description="No such resource for this application")}
-VALIDATION = {422: ResponseSpec(data_container=ValidationErrors, description="Invalid parameters")}
+NOT_FOUND = {
+    404: ResponseSpec(
+        generate_examples=False, data_container=ErrorBody, description="No such resource for this application"
+    )
+}
+VALIDATION = {
+    422: ResponseSpec(
+        generate_examples=False, data_container=ValidationErrors, description="Invalid parameters"
+    )
+}
 INVALID = {**VALIDATION, **NOT_FOUND}
 _BoolQuery = Annotated[bool, QueryParameter(required=False)]
 
@@ -134,7 +142,14 @@ class EventsController(Controller):
         operation_id="upsert_event",
         status_code=202,
         media_type=MediaType.TEXT,
-        responses=INVALID,
+        responses={
+            **INVALID,
+            409: ResponseSpec(
+                generate_examples=False,
+                data_container=ValidationErrors,
+                description="The event_uid names no event this calendar holds (yet)",
+            ),
+        },
         summary="Create or update an event (Cronofy upsert)",
     )
     async def upsert_event(

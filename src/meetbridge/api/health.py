@@ -23,7 +23,9 @@ async def healthz() -> Health:
     operation_id="readyz",
     tags=["health"],
     summary="The process can serve: the database answers and its schema is this code's",
-    responses={503: ResponseSpec(data_container=Readiness, description="Not ready, and why")},
+    responses={
+        503: ResponseSpec(generate_examples=False, data_container=Readiness, description="Not ready, and why")
+    },
 )
 async def readyz(gateway: NamedDependency[Gateway]) -> Response[Readiness]:
     worker = gateway.running_worker

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
@@ -30,18 +30,31 @@ from meetbridge.engine.links import (
     link_calendar,
     unlink_calendar,
 )
-from meetbridge.errors import InvalidRequest
+from meetbridge.errors import InvalidRequest, NotFound
 from meetbridge.providers.base import event_forwarder, preset_linker
 from meetbridge.providers.link_requests import CalendarAsk
-from meetbridge.providers.oauth_connect import authorization_url, complete_connect, open_state
+from meetbridge.providers.oauth_connect import (
+    InvalidConnectState,
+    authorization_url,
+    complete_connect,
+    open_state,
+)
 from meetbridge.providers.recall.calendar_v2 import PLATFORM_CLIENTS
 from meetbridge.providers.recall.options import RecallCalendarV2Options
 from meetbridge.runtime.gateway import Gateway
 
 CALLBACK_PATH = "/v1/oauth/callback"
+# Calendar V2's platform names, and Calendar V1's for the same providers.
+ConnectPlatform = Literal["google_calendar", "microsoft_outlook", "google", "microsoft"]
 UPSTREAM = {
-    502: ResponseSpec(data_container=ErrorBody, description="Recall refused the profile's credentials"),
-    503: ResponseSpec(data_container=ErrorBody, description="Recall is unavailable; try again"),
+    502: ResponseSpec(
+        generate_examples=False,
+        data_container=ErrorBody,
+        description="Recall refused the profile's credentials",
+    ),
+    503: ResponseSpec(
+        generate_examples=False, data_container=ErrorBody, description="Recall is unavailable; try again"
+    ),
 }
 
 
@@ -115,7 +128,15 @@ class LinksController(Controller):
 
     @put(
         operation_id="link_calendar",
-        responses={**INVALID, **UPSTREAM},
+        responses={
+            201: ResponseSpec(
+                generate_examples=False,
+                data_container=LinkResponse,
+                description="Linked (200: an existing link updated)",
+            ),
+            **INVALID,
+            **UPSTREAM,
+        },
         summary="Link this calendar to a Recall calendar for a calendar profile (then a full sync)",
     )
     async def link_calendar(
@@ -135,7 +156,7 @@ class LinksController(Controller):
             calendar_id,
             profile_id,
             ask,
-            base_url=gateway.public_url or str(request.base_url),
+            public_url=gateway.public_url,
         )
         return Response(LinkResponse(await link_read(gateway, link)), status_code=201 if created else 200)
 
@@ -185,26 +206,27 @@ class LinksController(Controller):
         request: Request[Any, Any, Any],
         calendar_id: FromPath[str],
         profile_id: FromPath[str],
-        platform: FromQuery[str],
+        platform: FromQuery[ConnectPlatform],
         application_id: NamedDependency[str],
         gateway: NamedDependency[Gateway],
-        success_url: FromQuery[str | None] = None,
-        error_url: FromQuery[str | None] = None,
+        success_url: Annotated[str | None, QueryParameter(required=False, max_length=2048)] = None,
+        error_url: Annotated[str | None, QueryParameter(required=False, max_length=2048)] = None,
     ) -> ConnectResponse:
         await gateway.calendars.get(application_id, calendar_id)
         profile, linker = calendar_profile(gateway, profile_id)
         preset = preset_linker(linker)
+        # Either adapter's platform names are taken by both: the path's profile decides the adapter.
         if preset is not None:
             link = await gateway.links.get(application_id, calendar_id, profile_id)
-            return await preset_connect(profile, preset, link, platform, success_url, error_url)
-        if platform not in PLATFORM_CLIENTS:
-            raise InvalidRequest.single(
-                "platform", "invalid", "platform is google_calendar or microsoft_outlook"
-            )
-        client_id, _ = _client(gateway, profile_id, platform)
+            provider = {"google_calendar": "google", "microsoft_outlook": "microsoft"}.get(platform, platform)
+            return await preset_connect(profile, preset, link, provider, success_url, error_url)
+        if event_forwarder(linker) is not None:
+            raise NotFound(f"profile {profile_id} ({profile.adapter}) has no connect flow")
+        v2_platform = {"google": "google_calendar", "microsoft": "microsoft_outlook"}.get(platform, platform)
+        client_id, _ = _client(gateway, profile_id, v2_platform)
         redirect_uri = _redirect_uri(gateway, request)
         url = authorization_url(
-            platform,
+            v2_platform,
             client_id=client_id,
             redirect_uri=redirect_uri,
             secret_key=_secret_key(gateway),
@@ -242,7 +264,12 @@ class OAuthCallbackController(Controller):
         operation_id="oauth_callback",
         security=[],
         responses={
-            400: ResponseSpec(data_container=ErrorBody, description="Bad or expired state"),
+            401: ResponseSpec(
+                generate_examples=False,
+                data_container=ErrorBody,
+                description="The state is forged or has expired",
+            ),
+            **INVALID,
             **UPSTREAM,
         },
         summary="OAuth redirect target: finishes the link (authorised by the signed state)",
@@ -257,13 +284,17 @@ class OAuthCallbackController(Controller):
         error: FromQuery[str | None] = None,
         error_description: Annotated[str | None, QueryParameter(required=False)] = None,
     ) -> Response[LinkResponse]:
+        # The sealed state is what authorises this request: nothing else is read before it opens.
+        secret = gateway.config.server.secret_key
+        if secret is None:
+            raise InvalidConnectState("no connect state can be valid: [server] secret_key is not set")
+        secret_key = secret.reveal()
+        profile_id = open_state(oauth_state, secret_key).get("profile_id", "")
         if error is not None or not code:
             reason = error_description or error or "no code"
             raise InvalidRequest.single(
                 "code", "denied", f"the provider did not authorise the calendar: {reason}"
             )
-        secret_key = _secret_key(gateway)
-        profile_id = open_state(oauth_state, secret_key).get("profile_id", "")
         profile, linker = calendar_profile(gateway, profile_id)
         async with link_errors(profile, "code"):
             grant = await complete_connect(

@@ -10,7 +10,7 @@ from meetbridge.config.profiles import Profile
 from meetbridge.db.links import Link
 from meetbridge.engine.link_errors import link_errors
 from meetbridge.engine.links import calendar_profile
-from meetbridge.errors import InvalidRequest
+from meetbridge.errors import InvalidRequest, NotFound
 from meetbridge.providers.base import Preset, PresetLinker, preset_linker
 from meetbridge.runtime.gateway import Gateway
 
@@ -63,8 +63,6 @@ async def preset_disconnect(gateway: Gateway, link: Link, platform: str) -> None
     profile, linker = calendar_profile(gateway, link.profile_id)
     preset = preset_linker(linker)
     if preset is None:
-        raise InvalidRequest.single(
-            "profile_id", "not_applicable", f"{profile.adapter} links have no provider-side connection"
-        )
+        raise NotFound(f"{profile.adapter} links have no provider-side connection to disconnect")
     async with link_errors(profile, "platform"):
         await preset.disconnect(link.provider_calendar_id, platform)

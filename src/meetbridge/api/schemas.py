@@ -23,7 +23,14 @@ EventId = Annotated[
         description="Your id for the event: 1-200 characters, no control characters and no '/'",
     ),
 ]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+# No whitespace or control characters: listed explicitly besides \s, whose meaning differs between
+# Python's and ECMAScript's regular expressions (\x1c-\x1f and \x85 are whitespace only to Python).
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3, max_length=320, pattern=r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"
+    ),
+]
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -101,7 +108,7 @@ class EventUpsert(msgspec.Struct, kw_only=True):
 
 class EventDelete(msgspec.Struct, kw_only=True):
     event_id: EventId | UnsetType = UNSET
-    event_uid: str | UnsetType = UNSET
+    event_uid: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | UnsetType = UNSET
 
 
 class CalendarCreate(msgspec.Struct, kw_only=True):

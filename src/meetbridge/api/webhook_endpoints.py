@@ -35,7 +35,9 @@ from meetbridge.runtime.gateway import Gateway
 
 _CREATED = {
     201: ResponseSpec(
-        data_container=WebhookEndpointSecretResponse, description="Created; the secret is shown once"
+        generate_examples=False,
+        data_container=WebhookEndpointSecretResponse,
+        description="Created; the secret is shown once",
     )
 }
 

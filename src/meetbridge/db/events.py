@@ -10,6 +10,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meetbridge.db.bot_reports import apply_bot_status
 from meetbridge.db.database import Database, Prepared
 from meetbridge.db.event_rows import (
     EVENT_COLUMNS,
@@ -22,7 +23,6 @@ from meetbridge.db.event_rows import (
 from meetbridge.db.ids import new_id
 from meetbridge.db.jobs import enqueue
 from meetbridge.db.tables import calendars, event_extensions, events, utcnow
-from meetbridge.db.webhook_outbox import Report, note_change
 from meetbridge.domain.events import merge_upsert
 from meetbridge.domain.extensions import (
     DesiredExtension,
@@ -30,7 +30,7 @@ from meetbridge.domain.extensions import (
     ExtensionState,
     plan_extensions,
 )
-from meetbridge.errors import Conflict, InvalidRequest, NotFound
+from meetbridge.errors import Conflict, NotFound, NotHeld
 
 __all__ = ["EventQuery", "EventRepository", "StoredEvent"]  # the values come from event_rows
 
@@ -208,7 +208,7 @@ class EventRepository:
             raise NotFound(f"calendar {calendar_id} not found")
         previous = _event_from_rows(rows, start=1)
         if event_uid is not None and (previous is None or previous.deleted):
-            raise InvalidRequest.single(
+            raise NotHeld.single(
                 "event_uid", "not_found", f"no event with event_uid {event_uid} in this calendar"
             )
         now = utcnow()
@@ -289,59 +289,23 @@ class EventRepository:
         return stored
 
     async def record_bot_status(
-        self, bot_id: str, code: str, sub_code: str | None, *, profile_ids: Sequence[str]
+        self,
+        bot_id: str,
+        code: str,
+        sub_code: str | None,
+        *,
+        profile_ids: Sequence[str],
+        reported_at: datetime | None = None,
     ) -> int:
-        """Apply a provider's bot status report to the extensions of ``profile_ids`` (the profiles of
-        the account the report was verified for) carrying that bot; returns how many there were."""
-        now, told = utcnow(), 0
+        """Apply a provider's bot status report (``db.bot_reports``); returns how many extensions it
+        changed."""
         async with self.database.write() as connection:
-            rows = list(
-                await connection.execute(
-                    sa.select(event_extensions.c.event_pk, event_extensions.c.provider).where(
-                        event_extensions.c.bot_id == bot_id,
-                        event_extensions.c.profile_id.in_(list(profile_ids)),
-                    )
-                )
+            changed, told = await apply_bot_status(
+                connection, bot_id, code, sub_code, profile_ids=profile_ids, reported_at=reported_at
             )
-            for row in rows:
-                values: dict[str, Any] = {"bot_status": code}
-                if code == "fatal":
-                    reason = sub_code or "unknown"
-                    values.update(
-                        status="failed",
-                        last_error=f"the bot failed at Recall (sub_code: {reason})",
-                        updated_at=now,
-                    )
-                await connection.execute(
-                    event_extensions.update()
-                    .where(
-                        event_extensions.c.event_pk == row.event_pk,
-                        event_extensions.c.provider == row.provider,
-                    )
-                    .values(**values)
-                )
-                metadata = dict(
-                    await connection.scalar(
-                        sa.select(events.c.metadata).where(events.c.pk == row.event_pk).with_for_update()
-                    )
-                    or {}
-                )
-                metadata[row.provider] = {
-                    **(metadata.get(row.provider) or {}),
-                    "bot_id": bot_id,
-                    "status": code,
-                }
-                await connection.execute(
-                    events.update()
-                    .where(events.c.pk == row.event_pk)
-                    .values(metadata=metadata, updated_at=now)
-                )
-                told += await note_change(
-                    connection, row.event_pk, row.provider, report=Report(code, sub_code)
-                )
         if told:
             self.on_message()
-        return len(rows)
+        return changed
 
     async def get_by_pk(self, pk: int) -> StoredEvent | None:
         async with self.database.read() as connection:

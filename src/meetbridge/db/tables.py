@@ -112,6 +112,8 @@ event_extensions = sa.Table(
     # Owned by the adapter; written even when the event changed meanwhile, so no bot is ever forgotten.
     sa.Column("provider_state", JSONValue, nullable=True),
     sa.Column("bot_status", sa.String(40), nullable=True),  # last status Recall reported (webhooks)
+    # When the provider says the bot reached bot_status: an older report arriving later changes nothing.
+    sa.Column("bot_status_at", UTCDateTime, nullable=True),
     # "app": the app asked for this extension; "rule": a link's recording rule attached it. The app wins.
     sa.Column("origin", sa.String(8), nullable=False, server_default="app"),
     # Calendar adapters: the provider event the extension acts on (a synced event's source_id), so a

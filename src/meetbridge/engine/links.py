@@ -36,20 +36,15 @@ from meetbridge.providers.registry import auth_headers
 
 
 def calendar_profile(gateway: Services, profile_id: str) -> tuple[Profile, CalendarLinker]:
-    """The profile and its calendar adapter, or a 422 naming ``profile_id``."""
+    """The profile and its calendar adapter. The profile is a segment of the link's path, so a
+    profile that is not configured, or does not link calendars, names no link: a 404."""
     profile = gateway.config.profiles.get(profile_id)
     if profile is None:
         known = ", ".join(sorted(gateway.config.profiles)) or "none configured"
-        raise InvalidRequest.single(
-            "profile_id", "unknown_profile", f"profile {profile_id!r} is not configured (known: {known})"
-        )
+        raise NotFound(f"profile {profile_id!r} is not configured (known: {known})")
     adapter = gateway.registry.adapter(profile)
     if calendar_linker(adapter) is None and event_forwarder(adapter) is None:
-        raise InvalidRequest.single(
-            "profile_id",
-            "not_a_calendar_profile",
-            f"profile {profile_id} uses adapter {profile.adapter}, which does not link calendars",
-        )
+        raise NotFound(f"profile {profile_id} uses adapter {profile.adapter}, which does not link calendars")
     return profile, cast(CalendarLinker, adapter)
 
 
@@ -60,16 +55,26 @@ async def link_calendar(
     profile_id: str,
     ask: LinkAsk,
     *,
-    base_url: str = "",
+    public_url: str | None = None,
 ) -> tuple[Link, bool]:
-    """Link the calendar as ``ask`` (the profile's adapter's request, read) says; (link, created)."""
+    """Link the calendar as ``ask`` (the profile's adapter's request, read) says; (link, created).
+
+    A link that registers a callback at the provider (a Cronofy push channel) needs ``public_url``:
+    taken from a request's Host header, a caller could point the provider's callbacks anywhere."""
     await gateway.calendars.get(application_id, calendar_id)
     profile, linker = calendar_profile(gateway, profile_id)
     existing = await gateway.links.for_mechanism(calendar_id, profile_id, profile.adapter)
     forwarder, preset = event_forwarder(linker), preset_linker(linker)
     if isinstance(ask, ForwardAsk) and forwarder is not None:
+        if not public_url:
+            raise InvalidRequest.single(
+                ask.calendar_field,
+                "not_configured",
+                f"{profile.adapter} links register a callback URL at the provider: set [server] public_url "
+                "(or MEETBRIDGE_PUBLIC_URL) to the address it can reach meetbridge at",
+            )
         return await link_forwarding(
-            gateway, profile, forwarder, calendar_id, existing, ask, base_url=base_url
+            gateway, profile, forwarder, calendar_id, existing, ask, base_url=public_url
         )
     if isinstance(ask, PresetAsk) and preset is not None:
         return await _link_preset_user(gateway, application_id, profile, preset, calendar_id, existing, ask)

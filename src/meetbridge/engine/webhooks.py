@@ -24,11 +24,15 @@ log = logging.getLogger("meetbridge.webhooks")
 async def apply_webhook(services: Services, profile: Profile, action: WebhookAction) -> str:
     """Act on one verified delivery for ``profile``; returns the status the answer reports."""
     match action:
-        case BotStatusReported(bot_id=bot_id, code=code, sub_code=sub_code):
+        case BotStatusReported(bot_id=bot_id, code=code, sub_code=sub_code, reported_at=reported_at):
             # Only the bots of this account: a report verified with one profile's secret (the
             # sandbox's public one, say) must not reach another account's events.
             await services.events.record_bot_status(
-                bot_id, code, sub_code, profile_ids=same_account(services, profile.profile_id)
+                bot_id,
+                code,
+                sub_code,
+                profile_ids=same_account(services, profile.profile_id),
+                reported_at=reported_at,
             )
         case CalendarChanged(provider_calendar_id=calendar_id, since=since):
             await request_sync(services, profile.profile_id, calendar_id, since)

@@ -307,6 +307,8 @@ class BotStatusReported(msgspec.Struct, frozen=True, kw_only=True):
     bot_id: str
     code: str
     sub_code: str | None = None
+    # When the provider says the bot reached this status: reports arrive late and out of order.
+    reported_at: datetime | None = None
 
 
 class CalendarChanged(msgspec.Struct, frozen=True, kw_only=True):

@@ -75,9 +75,10 @@ PLATFORMS: Mapping[str, Platform] = {
 
 
 class InvalidConnectState(RequestError):
-    """The callback's ``state`` was tampered with, has expired or was sealed with another key."""
+    """The callback's ``state`` was tampered with, has expired or was sealed with another key: the
+    state is the callback's credential, so this is a 401 like a bad token."""
 
-    status_code = 400
+    status_code = 401
     code = "invalid_connect_state"
 
 

@@ -60,7 +60,9 @@ class AdapterRegistry:
         self.transport = transport
         self.pacing = pacing
         self._factories: dict[str, AdapterFactory] = {}
-        self._clients: dict[tuple[str, str], ProviderHttp] = {}
+        # By base URL, account and auth scheme: a Calendar V1 client must not get the Authorization
+        # header a recall-bot profile on the same account put on the client it made first.
+        self._clients: dict[tuple[str, str, str], ProviderHttp] = {}
         # By profile and incarnation: while a switched profile's bots move, both mechanisms are in use.
         self._adapters: dict[tuple[str, str], tuple[Profile, Adapter]] = {}
 
@@ -96,8 +98,10 @@ class AdapterRegistry:
                 found[name] = request
         return found
 
-    def _client(self, profile: Profile, credential: str, headers: Mapping[str, str]) -> ProviderHttp:
-        key = (profile.base_url, credential)
+    def _client(
+        self, profile: Profile, credential: str, auth_scheme: str, headers: Mapping[str, str]
+    ) -> ProviderHttp:
+        key = (profile.base_url, credential, auth_scheme)
         if key not in self._clients:
             client = httpx.AsyncClient(
                 base_url=profile.base_url,
@@ -123,10 +127,9 @@ class AdapterRegistry:
         if cached is not None and cached[0] == profile:
             return cached[1]
         factory = self.factory(profile.adapter)
-        credential, headers = auth_headers(profile, self.catalogue.adapters[profile.adapter].auth_scheme)
-        adapter = factory(
-            profile, self.catalogue.adapters[profile.adapter], self._client(profile, credential, headers)
-        )
+        spec = self.catalogue.adapters[profile.adapter]
+        credential, headers = auth_headers(profile, spec.auth_scheme)
+        adapter = factory(profile, spec, self._client(profile, credential, spec.auth_scheme, headers))
         self._adapters[key] = (profile, adapter)
         return adapter
 
@@ -156,8 +159,8 @@ def auth_headers(profile: Profile, auth_scheme: str = "token") -> tuple[str, dic
 
     ``auth_scheme`` is the catalogue's: only ``token`` puts ``Authorization: Token <api_key>`` on every
     call. ``calendar_token`` (Recall Calendar V1) must not: its calls carry a per-user calendar token
-    alone, and the key goes only on the one call that mints those tokens, which adds it itself. The
-    client is still keyed by the API key, so one account shares one client either way.
+    alone, and the key goes only on the one call that mints those tokens, which adds it itself. Clients
+    are kept per account and scheme, so the two kinds never share one.
     """
     api_key = getattr(profile.options, "api_key", None)
     if api_key is not None:

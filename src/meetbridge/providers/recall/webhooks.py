@@ -320,7 +320,9 @@ def _instant(value: str) -> datetime:
 
 def _action(event: RecallWebhookEvent) -> WebhookAction:
     if isinstance(event, BotStatusEvent):
-        return BotStatusReported(bot_id=event.bot_id, code=event.code, sub_code=event.sub_code)
+        return BotStatusReported(
+            bot_id=event.bot_id, code=event.code, sub_code=event.sub_code, reported_at=event.updated_at
+        )
     if isinstance(event, CalendarSyncEvent):
         return CalendarChanged(provider_calendar_id=event.calendar_id, since=_instant(event.last_updated_ts))
     if isinstance(event, CalendarUpdateEvent):
