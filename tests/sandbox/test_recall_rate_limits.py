@@ -165,3 +165,13 @@ def test_a_bad_cli_limit_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, given
     result = CliRunner().invoke(main, ["sandbox", "--rate-limit", given])
     assert result.exit_code == 2
     assert "--rate-limit" in result.output
+
+
+async def test_reset_forgets_the_calls_counted_not_the_limits(client: httpx.AsyncClient) -> None:
+    await set_limits(client, create_bot={"calls": 1})
+    assert [(await create(client)).status_code for _ in range(2)] == [201, 429]
+    assert (await client.post("/_sandbox/reset")).status_code == 204
+    assert (await client.get("/_sandbox/rate-limits")).json() == {
+        "create_bot": {"calls": 1, "window_seconds": 60.0}
+    }
+    assert [(await create(client)).status_code for _ in range(2)] == [201, 429]

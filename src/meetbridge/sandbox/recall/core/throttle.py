@@ -5,7 +5,9 @@ Recall is a Django REST Framework service (its 429 body is DRF's "Request was th
 available in N seconds."), so this is DRF's SimpleRateThrottle: a sliding log of the accepted calls'
 times; a call is refused while the last `window` seconds already hold `calls` of them, and a refused
 call does not count. Off until limits are set (`meetbridge sandbox --rate-limit`, or
-`PUT /_sandbox/rate-limits`); time is the stand-in's clock, so tests can move it.
+`PUT /_sandbox/rate-limits`); time is the stand-in's clock, so tests can move it; `/_sandbox/reset`
+forgets the calls counted, not the limits. Endpoints are named as faults are, after the gateway's
+catalogue: `bot` counts retrieve, update, delete and leave_call together, as the catalogue does.
 """
 
 from __future__ import annotations
