@@ -1,5 +1,6 @@
 """Leases you can trust, on PostgreSQL and SQLite alike: a worker that lost its lease writes nothing
-over the new owner's result (fencing), and a clean stop hands running jobs back at once."""
+over the new owner's result (fencing; event and calendar sync jobs), and a clean stop hands running
+jobs back at once."""
 
 from __future__ import annotations
 
@@ -16,13 +17,27 @@ import sqlalchemy as sa
 
 from meetbridge.config.catalogue import load_catalogue
 from meetbridge.db.database import Database
-from meetbridge.db.jobs import enqueue
+from meetbridge.db.fencing import Lease, check_lease, current_lease
+from meetbridge.db.jobs import SYNC, enqueue, enqueue_job
+from meetbridge.db.link_rows import Link, link_from_row
+from meetbridge.db.links import LinkRepository
 from meetbridge.db.migrate import upgrade
-from meetbridge.db.tables import inbound_webhook_ids, jobs, utcnow
+from meetbridge.db.synced_events import SyncedEventStore
+from meetbridge.db.tables import (
+    applications,
+    calendar_links,
+    calendars,
+    events,
+    inbound_webhook_ids,
+    jobs,
+    utcnow,
+)
+from meetbridge.domain.recording_rules import RuleDecision
 from meetbridge.engine import store as store_module
-from meetbridge.engine.fencing import Lease, check_lease, current_lease
 from meetbridge.engine.store import JobStore
 from meetbridge.engine.worker import Worker
+from meetbridge.errors import LeaseLost
+from meetbridge.providers.base import ProviderEvent
 from meetbridge.settings import default_catalogue_dir
 from tests.postgres.conftest import SERVER, _admin
 from tests.service.test_outbox import eventually
@@ -196,3 +211,139 @@ async def test_a_clean_stop_hands_running_jobs_back_within_seconds_not_a_lease(
     await eventually(claimed_by_another, "another worker to take the handed-back job")
     assert [job.subject for job in taken] == [SUBJECT]
     assert await results(second) == []
+
+
+def provider_event(summary: str) -> ProviderEvent:
+    start = utcnow().replace(microsecond=0) + timedelta(days=2)
+    return ProviderEvent(
+        provider_event_id="rec_evt_1",
+        ical_uid="uid-1@example.com",
+        start_at=start,
+        end_at=start + timedelta(minutes=30),
+        meeting_url=None,
+        deleted=False,
+        updated_at=utcnow(),
+        fields={"summary": summary},
+        participants=[],
+        organizer_email=None,
+        owner_response=None,
+    )
+
+
+def no_rule(event: ProviderEvent) -> RuleDecision:
+    return RuleDecision(record=False, rule="none", reason="test")
+
+
+async def linked_calendar(database: Database) -> Link:
+    """A calendar linked to a provider calendar, its sync job due (and no other job)."""
+    now = utcnow()
+    async with database.write() as connection:
+        await connection.execute(jobs.delete())
+        await connection.execute(applications.insert().values(id="app_1", name="app", created_at=now))
+        await connection.execute(
+            calendars.insert().values(id="cal_1", application_id="app_1", name="linked", created_at=now)
+        )
+        row = (
+            await connection.execute(
+                calendar_links.insert()
+                .values(
+                    calendar_id="cal_1",
+                    profile_id="int_v2",
+                    adapter="recall-calendar-v2",
+                    provider_calendar_id="rcal_1",
+                    status="connecting",
+                    record="none",
+                    series=[],
+                    full_sync=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(*calendar_links.c)
+            )
+        ).one()
+        await enqueue_job(connection, SYNC, row.id, now)
+    return link_from_row(row)
+
+
+class PausedSync(Paused):
+    """A sync job that listed its page, then stopped before storing it, as a replica under SIGSTOP."""
+
+    def __init__(self, database: Database, link: Link) -> None:
+        super().__init__(database)
+        self.link = link
+
+    async def run(self, subject: int) -> None:
+        self.started.set()
+        await self.resume.wait()
+        self.outcome = "writing"
+        await SyncedEventStore(self.database).apply(
+            self.link, [provider_event("before the move")], no_rule, provider="recall"
+        )
+
+
+async def test_a_sync_job_paused_past_its_lease_stores_nothing_over_the_new_owners_sync(
+    databases: tuple[Database, Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = databases
+    link = await linked_calendar(second)
+    handler = PausedSync(first, link)
+    worker = Worker(
+        JobStore(first, lease=timedelta(seconds=0.3)),
+        {SYNC: handler},
+        load_catalogue(default_catalogue_dir()),
+        heartbeat_interval=3600,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(handler.started.wait(), 10)
+        new_owner = JobStore(second, lease=timedelta(seconds=60))
+        claimed = []
+
+        async def taken_over() -> bool:
+            claimed.extend(await new_owner.claim("the new owner", 10))
+            return bool(claimed)
+
+        await eventually(taken_over, "the sync job's lease to expire and the job to be claimed again")
+        assert [(job.kind, job.subject) for job in claimed] == [(SYNC, link.id)]
+        # The new owner's sync: the newer listing, the link's status and bookkeeping.
+        current_lease.set(Lease(SYNC, link.id, claimed[0].token))
+        assert await SyncedEventStore(second).apply(
+            link, [provider_event("moved")], no_rule, provider="recall"
+        )
+        links = LinkRepository(second)
+        await links.sync_done(link, cursor=utcnow(), full=True, sync_from=None, error=None)
+        assert await links.set_status(link, "connected", None)
+        current_lease.set(None)
+
+        with caplog.at_level(logging.WARNING, logger="meetbridge.worker"):
+            handler.resume.set()
+
+            async def fenced() -> bool:
+                return "sync job" in caplog.text and "its lease passed to another worker" in caplog.text
+
+            await eventually(fenced, "the paused sync to try storing its page")
+        assert handler.outcome == "writing"
+        async with second.read() as connection:
+            stored = (await connection.execute(sa.select(events.c.fields, events.c.version))).all()
+            after = (await connection.execute(sa.select(calendar_links))).one()
+        assert [(row.fields, row.version) for row in stored] == [({"summary": "moved"}, 1)]
+        assert (after.status, after.full_sync, after.last_error) == ("connected", False, None)
+        assert await new_owner.finish("the new owner", claimed[0])
+
+        # A paused sync's other writes are fenced the same way: status, bookkeeping, errors.
+        current_lease.set(Lease(SYNC, link.id, "a claim that passed"))
+        stale = LinkRepository(first)
+        for write in (
+            stale.set_status(link, "disconnected", "stale"),
+            stale.sync_done(link, cursor=None, full=False, sync_from=None, error="stale"),
+            stale.note_error(link.id, "stale"),
+        ):
+            with pytest.raises(LeaseLost):
+                await write
+        current_lease.set(None)
+        async with second.read() as connection:
+            assert (await connection.execute(sa.select(calendar_links))).one() == after
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)

@@ -85,7 +85,7 @@ async def rows(database: Database) -> dict[int, dict[str, Any]]:
 
 
 def tokenless(claimed: list[ClaimedJob]) -> list[ClaimedJob]:
-    """Claims as compared here: each carries a new lease token (engine.fencing), checked elsewhere."""
+    """Claims as compared here: each carries a new lease token (db.fencing), checked elsewhere."""
     return [msgspec.structs.replace(job, token="") for job in claimed]
 
 

@@ -303,6 +303,14 @@ def worker(
     help="Seconds a Cronofy access token lives.",
 )
 @click.option(
+    "--rate-limit",
+    "rate_limits",
+    multiple=True,
+    metavar="ENDPOINT=CALLS[/min|/<n>s]",
+    help="Answer 429 with Retry-After past CALLS per minute (or per n seconds) per API key and endpoint,"
+    " e.g. create_bot=120; repeatable. Off by default.",
+)
+@click.option(
     "--cronofy-bot-id-delay",
     default=0.0,
     show_default=True,
@@ -320,6 +328,7 @@ def sandbox(
     cronofy_recall_profile: str,
     cronofy_token_lifetime: int,
     cronofy_bot_id_delay: float,
+    rate_limits: tuple[str, ...],
 ) -> None:
     """Run the Recall stand-in (bot API plus /_sandbox/ test controls); with the Cronofy client
     credentials, the Cronofy stand-in too, under /cronofy, making its bots in the same Recall stand-in."""
@@ -331,11 +340,16 @@ def sandbox(
         create_recall_sandbox_app,
         cronofy_sandbox_router,
     )
+    from meetbridge.sandbox.recall.core import RateLimitError, parse_rate_limit
 
     if (cronofy_client_id is None) != (cronofy_client_secret is None):
         raise click.UsageError("--cronofy-client-id and --cronofy-client-secret go together")
     _configure_logging()
     recall = RecallSandbox(api_keys={api_key}, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    try:
+        recall.throttle.configure(dict(parse_rate_limit(text) for text in rate_limits))
+    except RateLimitError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
     if cronofy_client_id is None or cronofy_client_secret is None:
         app = create_recall_sandbox_app(recall)
     else:

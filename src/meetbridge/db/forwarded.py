@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from meetbridge.db.database import Database
+from meetbridge.db.fencing import check_lease
 from meetbridge.db.jobs import enqueue
 from meetbridge.db.links import Link
 from meetbridge.db.tables import calendar_links, event_extensions, events, utcnow
@@ -61,6 +62,7 @@ class ForwardedEvents:
                 )
                 await enqueue(connection, row.pk, now)
                 changed += 1
+            await check_lease(connection)  # a read-back that lost its lease writes no older report
         if changed:
             self.on_enqueue()
         return changed

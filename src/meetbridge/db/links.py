@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database
+from meetbridge.db.fencing import check_lease
 from meetbridge.db.jobs import SYNC, enqueue, enqueue_job
 from meetbridge.db.link_rows import (
     Link,
@@ -269,6 +270,7 @@ class LinkRepository:
         """Sync again at ``at`` (providers without change webhooks are polled)."""
         async with self.database.write() as connection:
             await enqueue_job(connection, SYNC, link.id, at)
+            await check_lease(connection)  # this and the writes below: a sync job's, fenced (db.fencing)
 
     async def set_status(
         self, link: Link, status: str, detail: str | None, *, forget_bots: bool = True
@@ -284,6 +286,7 @@ class LinkRepository:
                 .values(status=status, status_detail=detail, updated_at=now)
             )
             replanned = await _status_changed(connection, link, status, now, forget_bots=forget_bots)
+            await check_lease(connection)
         if replanned:
             self.on_enqueue()
         return True
@@ -324,12 +327,14 @@ class LinkRepository:
                     .where(calendar_links.c.id == link.id, calendar_links.c.sync_from == sync_from)
                     .values(sync_from=None)
                 )
+            await check_lease(connection)
 
     async def note_error(self, link_id: int, error: str) -> None:
         async with self.database.write() as connection:
             await connection.execute(
                 calendar_links.update().where(calendar_links.c.id == link_id).values(last_error=error)
             )
+            await check_lease(connection)
 
     async def delete(self, link: Link) -> int:
         """The local half of unlinking: cancel what acted for the link, retire its external events.

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbridge.db.database import Database
+from meetbridge.db.fencing import check_lease
 from meetbridge.db.ids import new_id
 from meetbridge.db.jobs import enqueue
 from meetbridge.db.links import Link
@@ -173,6 +174,8 @@ class SyncedEventStore:
                 if has_extension:
                     await enqueue(connection, pk, now)
                     enqueued = True
+            # A sync job that lost its lease would store what it listed before the new owner's newer listing.
+            await check_lease(connection)
         if enqueued:
             self.on_enqueue()
         return changed
@@ -207,6 +210,7 @@ class SyncedEventStore:
                 )
                 if has_extension:
                     await enqueue(connection, row.pk, now)
+            await check_lease(connection)  # its listing may predate events the new owner stored
         if gone:
             self.on_enqueue()
         return {row.source_id for row in gone}
@@ -249,6 +253,7 @@ class SyncedEventStore:
             ]
             for pk in pks:
                 await enqueue(connection, pk, now)
+            await check_lease(connection)
         if pks:
             self.on_enqueue()
         return len(pks)

@@ -16,12 +16,12 @@ from meetbridge.config.live import LiveConfig
 from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.config.sealing import SealError
 from meetbridge.db.database import Database
+from meetbridge.db.fencing import check_lease
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.matching import find_target
 from meetbridge.db.switching import IncarnationStore
 from meetbridge.db.tables import event_extensions, utcnow
 from meetbridge.domain.extensions import ExtensionStatus
-from meetbridge.engine.fencing import check_lease
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import AdapterFailure, ProviderAuthRevoked
 from meetbridge.observability import logs

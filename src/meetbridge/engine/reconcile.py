@@ -19,6 +19,7 @@ from meetbridge.config.live import LiveConfig, live
 from meetbridge.config.profiles import GatewayConfig
 from meetbridge.db.database import Database
 from meetbridge.db.events import EventRepository, StoredEvent
+from meetbridge.db.fencing import check_lease
 from meetbridge.db.jobs import enqueue
 from meetbridge.db.links import LinkRepository
 from meetbridge.db.switching import MigrationLog
@@ -27,7 +28,6 @@ from meetbridge.db.webhook_outbox import Before, note_change
 from meetbridge.domain.events import meeting_url_of
 from meetbridge.domain.extensions import NO_PROFILE, ExtensionState, ExtensionStatus
 from meetbridge.engine.calls import MIGRATION, ProfileCalls, incarnation_of, owner_profile_id, target_id_of
-from meetbridge.engine.fencing import check_lease
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.engine.switching.moves import Migrator
 from meetbridge.observability import logs, metrics

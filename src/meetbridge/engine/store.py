@@ -4,7 +4,7 @@ One row per subject: an event to reconcile (kind "event") or a calendar link to 
 enqueue while a job runs bumps ``generation``; finishing then keeps the row (released, due now) so the
 worker runs again against the newer state — ten quick upserts cost at most two plans. A lease that is
 not renewed expires, and any worker may claim the job again. Each claim carries a new token: the
-worker's writes (``engine.fencing``), finish and retry act only while the row still carries it.
+worker's writes (``db.fencing``), finish and retry act only while the row still carries it.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Protocol
 
 from meetbridge.config.catalogue import Catalogue, RetryBudget
+from meetbridge.db.fencing import Lease, current_lease
 from meetbridge.db.tables import utcnow
-from meetbridge.engine.fencing import Lease, current_lease
 from meetbridge.engine.retry import Retry, RetryStrategy
 from meetbridge.engine.store import ClaimedJob, JobKey, JobStore
 from meetbridge.errors import AdapterFailure, LeaseLost
@@ -182,7 +182,7 @@ class Worker:
     async def _run(self, job: ClaimedJob) -> None:
         started = metrics.job_started(job.kind, job.subject)
         handler = self.handlers.get(job.kind)
-        # The job's writes check this claim still holds the lease (engine.fencing).
+        # The job's writes check this claim still holds the lease (db.fencing).
         current_lease.set(Lease(job.kind, job.subject, job.token))
         try:
             await self._handle(handler, job)

@@ -122,6 +122,8 @@ class CallRecord(msgspec.Struct):
     time: datetime
     faulted: bool
     bot_id: str | None
+    # Refused by the stand-in's opt-in rate limits (a 429 it decided, not an injected fault).
+    throttled: bool = False
 
 
 class CallLog:

@@ -6,7 +6,7 @@ Calendar V2 (reference §4, see calendar_v2/routes): `/api/v2/calendars/...`, `/
 with the same auth; its test API is listed in calendar_v2/admin; OAuth stand-ins under `/_oauth/`.
 Calendar V1 (reference §3, see calendar_v1/routes): `/api/v1/calendar/...`, the calendar auth token in
 `x-recallcalendarauthtoken`; OAuth callbacks in calendar_v1/callbacks; test API in calendar_v1/admin.
-Test API (no auth): `/_sandbox/faults`, `/_sandbox/calls`, `/_sandbox/bots`,
+Test API (no auth): `/_sandbox/faults`, `/_sandbox/calls`, `/_sandbox/rate-limits`, `/_sandbox/bots`,
 `/_sandbox/bots/{id}/status`, `/_sandbox/clock`, `/_sandbox/webhook`, `/_sandbox/webhook/deliveries`,
 `/_sandbox/reset`.
 """

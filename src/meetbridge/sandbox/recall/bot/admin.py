@@ -1,5 +1,6 @@
 """The bot API's own test API under `/_sandbox/` (no auth): bots and their status, the webhook endpoint
-and its deliveries. Faults, calls, clock and reset are the shared admin routes (`_shared.admin`).
+and its deliveries, the opt-in rate limits (`GET|PUT /_sandbox/rate-limits`, see core/throttle).
+Faults, calls, clock and reset are the shared admin routes (`_shared.admin`).
 
 These calls are tooling, not provider traffic, so they are neither logged nor subject to faults.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Response, delete, get, post
+from litestar import Response, delete, get, post, put
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
 
@@ -20,6 +21,9 @@ from meetbridge.sandbox.recall.core import (
     BotQuery,
     Delivery,
     ForceStatusIn,
+    RateLimit,
+    RateLimitError,
+    RateLimitsIn,
     RecallSandbox,
     SandboxError,
     WebhookConfigIn,
@@ -93,7 +97,24 @@ async def list_deliveries(recall_sandbox: SandboxDep) -> list[Delivery]:
     return list(recall_sandbox.webhooks.deliveries)
 
 
+@get("/_sandbox/rate-limits", operation_id="sandbox_recall_admin_get_rate_limits")
+async def get_rate_limits(recall_sandbox: SandboxDep) -> dict[str, RateLimit]:
+    return recall_sandbox.throttle.limits
+
+
+@put("/_sandbox/rate-limits", operation_id="sandbox_recall_admin_set_rate_limits", status_code=200)
+async def set_rate_limits(data: JSONBody[RateLimitsIn], recall_sandbox: SandboxDep) -> Response[Any]:
+    """Enforce these limits from now on, counting afresh; `{"limits": {}}` turns them off."""
+    try:
+        recall_sandbox.throttle.configure(data.limits)
+    except RateLimitError as exc:
+        return _error(SandboxError(400, {"limits": [str(exc)]}))
+    return Response(content=recall_sandbox.throttle.limits, status_code=200, media_type=MediaType.JSON)
+
+
 BOT_ADMIN_HANDLERS = [
+    get_rate_limits,
+    set_rate_limits,
     admin_list_bots,
     force_status,
     get_webhook,

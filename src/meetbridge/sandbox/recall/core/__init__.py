@@ -15,6 +15,7 @@ from meetbridge.sandbox.recall.core.models import (
 from meetbridge.sandbox.recall.core.query import PAGE_SIZE, BotQuery
 from meetbridge.sandbox.recall.core.serving import Action, Reply, admin_answer, serve_call
 from meetbridge.sandbox.recall.core.state import RecallSandbox
+from meetbridge.sandbox.recall.core.throttle import RateLimit, RateLimitError, RateLimitsIn, parse_rate_limit
 from meetbridge.sandbox.recall.core.validation import (
     BOT_NAME_MAX,
     DEFAULT_BOT_NAME,
@@ -40,6 +41,9 @@ __all__ = [
     "Delivery",
     "ForceStatusIn",
     "HeaderFamily",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimitsIn",
     "RecallSandbox",
     "Reply",
     "SandboxError",
@@ -50,6 +54,7 @@ __all__ = [
     "is_far",
     "parse_bot_body",
     "parse_meeting_url",
+    "parse_rate_limit",
     "query_datetime",
     "serve_call",
 ]

@@ -36,6 +36,16 @@ def _api_key(sandbox: RecallSandbox) -> Authenticate:
     return check
 
 
+def _credential(request: AnyRequest) -> str:
+    """Whose limits a call counts against: the API key (a workspace), or the Calendar V1 user's token."""
+    return request.headers.get("authorization") or request.headers.get("x-recallcalendarauthtoken") or ""
+
+
+def _throttled(retry_after: int) -> Reply:
+    detail = f"Request was throttled. Expected available in {retry_after} seconds."
+    return Reply(429, {"detail": detail}, {"Retry-After": str(retry_after)})
+
+
 async def serve_call(
     request: AnyRequest,
     sandbox: RecallSandbox,
@@ -46,28 +56,23 @@ async def serve_call(
     scheduled_create: bool = False,
     authenticate: Authenticate | None = None,
 ) -> Response[Any]:
-    """Auth (the API key unless ``authenticate`` says otherwise), then an injected fault if one is
-    queued (state untouched), else the real action; logged either way."""
+    """Auth (the API key unless ``authenticate`` says otherwise), then the rate limits if any are set,
+    then an injected fault if one is queued (state untouched), else the real action; logged either way."""
     sandbox.ensure_background()
     reply = Reply(500, {"detail": "A server error occurred."})
     faulted = False
+    retry_after: int | None = None
     try:
         try:
             (authenticate or _api_key(sandbox))(request)
+            retry_after = sandbox.throttle.check(_credential(request), endpoint, sandbox.clock.now())
         except SandboxError as exc:
             reply = Reply(exc.status, exc.body, exc.headers)
         else:
-            fault = sandbox.faults.take(endpoint, scheduled_create=scheduled_create)
-            if fault is not None and fault.latency_ms:
-                await asyncio.sleep(fault.latency_ms / 1000)
-            if fault is not None and fault.status is not None:
-                faulted = True
-                reply = Reply(fault.status, fault.response_body(), fault.response_headers())
+            if retry_after is not None:
+                reply = _throttled(retry_after)
             else:
-                try:
-                    reply = await action()
-                except SandboxError as exc:
-                    reply = Reply(exc.status, exc.body, exc.headers)
+                faulted, reply = await _fault_or_action(sandbox, endpoint, action, scheduled_create)
         return Response(
             content=reply.body, status_code=reply.status, headers=reply.headers, media_type=MediaType.JSON
         )
@@ -82,8 +87,24 @@ async def serve_call(
                 time=sandbox.clock.now(),
                 faulted=faulted,
                 bot_id=bot_id,
+                throttled=retry_after is not None,
             )
         )
+
+
+async def _fault_or_action(
+    sandbox: RecallSandbox, endpoint: str, action: Action, scheduled_create: bool
+) -> tuple[bool, Reply]:
+    """(whether an injected fault answered, the reply)."""
+    fault = sandbox.faults.take(endpoint, scheduled_create=scheduled_create)
+    if fault is not None and fault.latency_ms:
+        await asyncio.sleep(fault.latency_ms / 1000)
+    if fault is not None and fault.status is not None:
+        return True, Reply(fault.status, fault.response_body(), fault.response_headers())
+    try:
+        return False, await action()
+    except SandboxError as exc:
+        return False, Reply(exc.status, exc.body, exc.headers)
 
 
 def _called_path(request: AnyRequest) -> str:

@@ -26,6 +26,7 @@ from meetbridge.sandbox.recall.core.models import (
     WebhookStatus,
 )
 from meetbridge.sandbox.recall.core.query import PAGE_SIZE, BotQuery
+from meetbridge.sandbox.recall.core.throttle import Throttle
 from meetbridge.sandbox.recall.core.validation import BotChanges, SandboxError
 from meetbridge.sandbox.recall.core.webhooks import WebhookDispatcher
 
@@ -87,6 +88,7 @@ class RecallSandbox:
         self.step = timedelta(seconds=lifecycle_step_seconds / lifecycle_speed)
         self.faults = FaultBook(ENDPOINTS)
         self.calls = CallLog()
+        self.throttle = Throttle(ENDPOINTS)
         self.webhooks = WebhookDispatcher(client=webhook_client)
         if webhook_url is not None:
             self.webhooks.configure(webhook_url, webhook_secret, webhook_header_family)
@@ -282,3 +284,4 @@ class RecallSandbox:
             self._timers.clear()
             self.faults.clear()
             self.calls.clear()
+            self.throttle.clear_history()

@@ -5,7 +5,8 @@ another, which may already have written a newer result. Every write a job makes 
 transaction, that the job row still carries the token of this worker's claim, locking that row (on
 PostgreSQL) so the lease cannot pass before the write commits; otherwise ``LeaseLost`` rolls the
 write back. The claim is known through a context variable the worker sets for the job's task, so the
-handlers keep their signatures; writes made outside a job (requests, tests) are not fenced.
+handlers keep their signatures; writes made outside a job (requests, tests) are not fenced. It lives
+with the repositories because a sync job writes through them (synced_events, links, forwarded).
 """
 
 from __future__ import annotations
