@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -30,6 +31,7 @@ from meetbridge.db.database import Database
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.audit import AuditedBot, Difference, DriftKind, audit_until, compare
 from meetbridge.errors import MeetbridgeError
+from meetbridge.observability import metrics
 from meetbridge.providers.audit import bot_auditor
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -148,12 +150,25 @@ class DriftAudit:
 
     async def audit_and_record(self, profile_id: str, run_id: int) -> AuditResult:
         """A claimed run: audit with repairs, then close the run (with what stopped it, if anything)."""
+        started = time.perf_counter()
         try:
             result = await self.run(profile_id, run_id=run_id)
         except MeetbridgeError as exc:
             await self.store.finish(run_id, provider_calls=0, error=str(exc))
-            return AuditResult(profile_id=profile_id, differences=[], provider_calls=0, error=str(exc))
-        await self.store.finish(run_id, provider_calls=result.provider_calls, error=result.error)
+            result = AuditResult(profile_id=profile_id, differences=[], provider_calls=0, error=str(exc))
+        else:
+            await self.store.finish(run_id, provider_calls=result.provider_calls, error=result.error)
+        metrics.audit_finished(
+            profile_id,
+            kinds=(str(d.kind) for d in result.differences),
+            repairs=(
+                (str(d.kind), result.actions[d.bot_id])
+                for d in result.differences
+                if d.bot_id in result.actions
+            ),
+            failed=result.error is not None,
+            took=time.perf_counter() - started,
+        )
         return result
 
 
@@ -188,7 +203,9 @@ class AuditSchedule:
 
     async def round(self, interval: float) -> None:
         not_since = utcnow() - timedelta(seconds=interval * 0.9)  # a run a little early still counts
-        for profile_id in self.audit.audited_profiles():
+        profile_ids = self.audit.audited_profiles()
+        metrics.audits_known(profile_ids)
+        for profile_id in profile_ids:
             try:
                 run_id = await self.audit.store.claim(profile_id, not_since=not_since)
                 if run_id is None:
