@@ -222,3 +222,26 @@ def test_an_unsigned_or_forged_delivery_is_rejected_before_it_is_read(
     assert receiver is not None
     with pytest.raises(WebhookRejected):
         receiver.receive_webhook(headers, BODY)
+
+
+async def test_a_join_time_the_audit_recorded_as_stale_is_put_back_by_the_next_reconcile(
+    auditing: Harness,
+) -> None:
+    """What AuditStore.mark_stale does (record the provider's join time), then the event's job."""
+    run = Run(auditing)
+    event = snapshot(START + timedelta(days=1))
+    await run.reconcile(event)
+    assert run.state is not None
+    calls = auditing.provider_calls()
+    run.state = {**run.state, "join_at": (event.start_at + timedelta(hours=3)).isoformat()}
+    again = await run.reconcile(event)
+    assert auditing.provider_calls() > calls  # not taken for in step: the bot is moved back
+    assert again.bot_id is not None
+    listing = await auditing_listing(auditing)
+    assert [(bot.bot_id, bot.join_at) for bot in listing] == [(again.bot_id, event.start_at)]
+
+
+async def auditing_listing(harness: Harness) -> list[Any]:
+    auditor = bot_auditor(harness.adapter)
+    assert auditor is not None
+    return list((await auditor.audit_bots(after=START, until=START + timedelta(days=2))).bots)
