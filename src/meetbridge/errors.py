@@ -17,6 +17,7 @@
      └── ProviderError            only these leave providers/: no provider wire format escapes
           ├── ProviderUnavailable(retry_after)   transient: network, 5xx, 409, 429, 507
           ├── ProviderRejected(status, code)     permanent: the provider refused the request
+          ├── BotNotOurs                         the audit would remove a bot not tagged as the profile's
           ├── ProviderAuthExpired                credentials must be refreshed before a retry
           │    └── ProviderAuthRevoked           ... and cannot be: the user must link again
           └── ProviderNotFound                   the provider object is gone
@@ -144,6 +145,10 @@ class ProviderRejected(ProviderError):
         self.status = status
         self.code = code
         super().__init__(message)
+
+
+class BotNotOurs(ProviderError):
+    """The drift audit would remove a bot whose provider-side tag does not name the profile."""
 
 
 class ProviderAuthExpired(ProviderError):

@@ -582,3 +582,33 @@ async def test_reconnect_patches_only_the_new_refresh_token(wire: Wire) -> None:
     assert wire.sent == [("PATCH", f"{BASE_URL}{CALENDARS}{CAL_ID}/")]
     assert wire.body(0) == {"oauth_refresh_token": "refresh-2"}
     assert updated.status == "connecting"
+
+
+# --- the drift audit's reads ---------------------------------------------------------------------
+
+
+async def test_the_audit_lists_every_calendars_events_by_start_in_utc(wire: Wire) -> None:
+    wire.router.get(EVENTS).respond(200, json={"next": None, "previous": None, "results": [event_json()]})
+    after = datetime(2026, 5, 11, 14, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    pages = [
+        page
+        async for page in wire.api.list_events_starting(start_gte=after, start_lte=NOW + timedelta(days=28))
+    ]
+    assert [[event.id for event in page] for page in pages] == [[EVENT_ID]]
+    [call] = wire.router.calls
+    assert dict(call.request.url.params) == {
+        "start_time__gte": "2026-05-11T12:00:05Z",
+        "start_time__lte": "2026-06-08T12:00:00Z",
+    }  # no calendar_id: one listing covers the account
+
+
+async def test_the_audit_reads_a_bots_tag_and_a_gone_bot_is_none(wire: Wire) -> None:
+    wire.router.get(f"/api/v1/bot/{BOT_ID}/").respond(
+        200, json={"id": BOT_ID, "metadata": {"meetbridge_profile": PROFILE_ID}, "bot_name": "Notetaker"}
+    )
+    wire.router.get("/api/v1/bot/gone/").respond(404, json={"detail": "Not found."})
+    bot = await wire.api.get_bot(BOT_ID)
+    assert bot is not None
+    assert (bot.id, bot.metadata) == (BOT_ID, {"meetbridge_profile": PROFILE_ID})
+    assert await wire.api.get_bot("gone") is None
+    assert [c.request.headers["authorization"] for c in wire.router.calls] == [f"Token {KEY}"] * 2

@@ -163,3 +163,42 @@ def test_meetings_compare_by_platform_and_id() -> None:
 def test_a_join_time_within_a_second_is_the_same_time() -> None:
     assert kinds([wanted()], [bot(join_at=JOIN + timedelta(milliseconds=400))]) == []
     assert kinds([wanted()], [bot(join_at=JOIN + timedelta(seconds=1))]) == [("stale", "bot-ev-1")]
+
+
+# --- bots recognised by their deduplication key (Calendar V2: the listing names no event) -------
+
+
+def keyed(bot_id: str, **changes: Any) -> AuditedBot:
+    return bot(bot_id, event_uid=None, **changes)
+
+
+def test_a_keyed_bot_that_is_recorded_is_in_step_or_stale() -> None:
+    assert kinds([wanted()], [keyed("bot-ev-1")]) == []
+    moved = keyed("bot-ev-1", join_at=JOIN + timedelta(hours=1))
+    [difference] = compare([wanted()], [moved], profile_id=PROFILE, horizon=HORIZON)
+    assert (difference.kind, difference.event_uid, difference.provider_join_at) == (
+        DriftKind.STALE,
+        "ev-1",
+        JOIN + timedelta(hours=1),
+    )
+
+
+def test_a_keyed_bot_no_extension_records_is_an_orphan_with_no_event() -> None:
+    [difference] = compare(
+        [wanted()], [keyed("bot-ev-1"), keyed("bot-x")], profile_id=PROFILE, horizon=HORIZON
+    )
+    assert (difference.kind, difference.bot_id, difference.event_uid, difference.event_pk) == (
+        DriftKind.ORPHAN,
+        "bot-x",
+        None,
+        None,
+    )
+
+
+def test_a_bot_without_the_profiles_key_is_foreign_only_on_a_wanted_meeting() -> None:
+    stranger = keyed("bot-theirs", profile_id=None)
+    elsewhere = keyed("bot-elsewhere", profile_id=None, meeting=Meeting("zoom", "999"))
+    assert kinds([wanted()], [stranger, elsewhere]) == [
+        (DriftKind.MISSING, "bot-ev-1"),
+        (DriftKind.FOREIGN, "bot-theirs"),
+    ]

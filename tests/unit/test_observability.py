@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from prometheus_client import REGISTRY
 
 from meetbridge.config.catalogue import load_catalogue
-from meetbridge.config.profiles import parse_config
+from meetbridge.config.profiles import ServerConfig, parse_config
+from meetbridge.domain.audit import AuditedBot, Meeting, Wanted
 from meetbridge.domain.failures import REASONS, failure_reason
+from meetbridge.engine.audit import DriftAudit
 from meetbridge.errors import ConfigError
-from meetbridge.observability import logs
+from meetbridge.observability import logs, metrics
 from meetbridge.observability.logs import ContextFilter, JsonFormatter, TextFormatter, secrets_of
+from meetbridge.providers.audit import BotListing
+from meetbridge.providers.base import Capabilities
 from meetbridge.settings import Settings, default_catalogue_dir
 
 API_KEY = "recall-api-key-0123456789"
@@ -135,3 +143,132 @@ def test_metrics_token_is_checked_like_the_other_server_keys(value: str, problem
     assert len(raised.value.problems) == 1
     assert problem in raised.value.problems[0]
     assert "0123456789" not in raised.value.problems[0]
+
+
+class _Auditor:
+    """A provider with one orphan, one bot moved, and one foreign bot; the missing bot is gone."""
+
+    capabilities = Capabilities(audits_bots=True)
+
+    def __init__(self, bots: list[AuditedBot]) -> None:
+        self.bots, self.cancelled = bots, list[str]()
+
+    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+        return BotListing(bots=self.bots, calls=1)
+
+    async def find_bot(self, bot_id: str) -> AuditedBot | None:
+        return None
+
+    async def cancel_bot(self, bot_id: str) -> None:
+        self.cancelled.append(bot_id)
+
+
+class _Store:
+    def __init__(self, wanted: list[Wanted]) -> None:
+        self.rows = wanted
+
+    async def wanted(self, *_: object) -> list[Wanted]:
+        return list(self.rows)
+
+    async def of_events(self, *_: object) -> list[Wanted]:
+        return []
+
+    async def mark_missing(self, *_: object) -> bool:
+        return True
+
+    async def mark_stale(self, *_: object) -> bool:
+        return True
+
+    async def still_unwanted(self, *_: object) -> bool:
+        return True
+
+    async def note(self, *_: object) -> None:
+        return None
+
+    async def finish(self, *_: object, **__: object) -> None:
+        return None
+
+
+def _audit_sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(f"meetbridge_audit_{name}", {"profile": "metered", **labels}) or 0.0
+
+
+async def test_audit_metrics_move_by_what_one_audit_found_and_did() -> None:
+    later = datetime.now(UTC) + timedelta(days=2)
+    zoom = "https://zoom.us/j/"
+
+    def row(uid: str, bot_id: str, meeting: str) -> Wanted:
+        return Wanted(
+            event_pk=len(uid),
+            event_uid=uid,
+            calendar_id="cal",
+            event_id=uid,
+            application_id="app",
+            wants_bot=True,
+            owned=True,
+            status="scheduled",
+            bot_id=bot_id,
+            join_at=later,
+            meeting_url=f"{zoom}{meeting}",
+            busy=False,
+        )
+
+    def bot(bot_id: str, uid: str | None, meeting: str, shift: timedelta = timedelta(0)) -> AuditedBot:
+        return AuditedBot(
+            bot_id=bot_id,
+            join_at=later + shift,
+            meeting=Meeting("zoom", meeting),
+            event_uid=uid,
+            profile_id="metered" if uid else None,
+        )
+
+    auditor = _Auditor(
+        [
+            bot("moved", "e-moved", "222222222", timedelta(hours=1)),  # stale
+            bot("left-over", "e-gone", "333333333"),  # orphan
+            bot("stranger", None, "222222222"),  # foreign
+        ]
+    )
+    audit = DriftAudit.__new__(DriftAudit)
+    profile = SimpleNamespace(profile_id="metered", adapter="recall-bot")
+    audit.live = SimpleNamespace(  # type: ignore[assignment]  # only these two are read
+        current=SimpleNamespace(profiles={"metered": profile}, server=ServerConfig())
+    )
+    audit.registry = SimpleNamespace(  # type: ignore[assignment]  # the adapter and its extension name
+        adapter=lambda _: auditor, extension_provider=lambda _: "recall"
+    )
+    audit.store = _Store([row("e-gone-bot", "gone", "111111111"), row("e-moved", "moved", "222222222")])  # type: ignore[assignment]  # the reads and writes a run makes
+    audit.on_enqueue = lambda: None
+    metrics.audits_known(["metered"])
+    classes = ("missing", "orphan", "stale", "foreign")
+    before = {
+        "runs": {o: _audit_sample("runs_total", outcome=o) for o in ("in_step", "drifted", "failed")},
+        "found": {k: _audit_sample("differences_total", **{"class": k}) for k in classes},
+        "done": {
+            (k, a): _audit_sample("repairs_total", **{"class": k, "action": a})
+            for k in classes
+            for a in ("repaired", "reported", "skipped", "failed")
+        },
+        "took": _audit_sample("duration_seconds_count"),
+    }
+    result = await audit.audit_and_record("metered", run_id=7)
+
+    assert sorted(str(d.kind) for d in result.differences) == sorted(classes)
+    assert auditor.cancelled == ["left-over"]
+    moved = {o: _audit_sample("runs_total", outcome=o) - n for o, n in before["runs"].items()}
+    assert moved == {"in_step": 0, "drifted": 1, "failed": 0}
+    assert {
+        k: _audit_sample("differences_total", **{"class": k}) - n for k, n in before["found"].items()
+    } == (dict.fromkeys(classes, 1))
+    done = {
+        key: _audit_sample("repairs_total", **{"class": key[0], "action": key[1]}) - n
+        for key, n in before["done"].items()
+    }
+    assert {key: n for key, n in done.items() if n} == {
+        ("missing", "repaired"): 1,
+        ("orphan", "repaired"): 1,
+        ("stale", "repaired"): 1,
+        ("foreign", "reported"): 1,
+    }
+    assert _audit_sample("duration_seconds_count") - before["took"] == 1
+    assert abs(_audit_sample("last_finished_timestamp_seconds") - time.time()) < 60

@@ -223,9 +223,9 @@ class AuditStore:
     async def still_unwanted(self, provider: str, difference: Difference) -> bool:
         """Right before an orphan is cancelled: no extension of its event took the bot since, and
         the event is not in motion (a job due, a create under way)."""
-        if not difference.event_uid:
-            return True
-        rows = await self._wanted("", provider, events.c.event_uid == difference.event_uid)
+        # Matched by event (a tagged bot) or by the bot id (a bot recognised by its deduplication key).
+        of = events.c.event_uid == difference.event_uid if difference.event_uid else sa.false()
+        rows = await self._wanted("", provider, sa.or_(of, event_extensions.c.bot_id == difference.bot_id))
         return not any(row.busy or row.bot_id == difference.bot_id for row in rows)
 
     async def last_run(self, profile_id: str) -> AuditRun | None:

@@ -161,7 +161,7 @@ def compare(
     for bot in bots:
         if bot.join_at is None or bot.join_at < horizon:
             continue  # joining soon (or now): never touched
-        if bot.event_uid is None:
+        if bot.event_uid is None and bot.profile_id is None:
             near = meetings.get(bot.meeting) if bot.meeting else None
             if near is not None:
                 found.append(
@@ -170,7 +170,7 @@ def compare(
                     )
                 )
             continue
-        row = by_uid.get(bot.event_uid)
+        row = by_uid.get(bot.event_uid) if bot.event_uid else None  # None: recognised by its key
         if not (bot.profile_id == profile_id or (bot.profile_id is None and row is not None)):
             continue  # tagged by another profile on the same provider account: its own audit sees it
         if row is not None and row.busy:

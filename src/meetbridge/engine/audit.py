@@ -4,8 +4,10 @@ and repair what differs through the normal paths.
 - missing → the extension forgets the gone bot and its event's job makes a new one (the create is
   recorded before it is sent, so exactly one bot even across a crash);
 - stale → the extension records what the provider's bot has now and the job moves it back;
-- orphan → cancelled at once (made to leave the call when already dispatched);
-- foreign → reported only.
+- orphan → cancelled at once (made to leave the call when already dispatched), unless the adapter
+  finds it does not carry the profile's tag (``BotNotOurs``: skipped);
+- foreign → reported only; where a new bot replaces the event's (``BotListing.exclusive``), a missing
+  bot whose event now holds a foreign one is reported too, not made again over it.
 
 The job's write-back tells the app (bot.updated with the new bot id, ...) through the outbound
 webhook outbox, as for any other change. A meeting starting within ``[server]
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -29,7 +32,8 @@ from meetbridge.db.audit import AuditStore
 from meetbridge.db.database import Database
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.audit import AuditedBot, Difference, DriftKind, audit_until, compare
-from meetbridge.errors import MeetbridgeError
+from meetbridge.errors import BotNotOurs, MeetbridgeError
+from meetbridge.observability import metrics
 from meetbridge.providers.audit import bot_auditor
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -109,7 +113,19 @@ class DriftAudit:
             return AuditResult(profile_id=profile_id, differences=differences, provider_calls=calls)
         actions: dict[str, str] = {}
         enqueued = False
+        held = (
+            {d.event_uid for d in differences if d.kind is DriftKind.FOREIGN} if listing.exclusive else set()
+        )
         for difference in differences:
+            if difference.kind is DriftKind.MISSING and difference.event_uid in held:
+                why = (
+                    "; another integration's bot holds the event now, and adding meetbridge's would remove it"
+                )
+                await self.store.note(
+                    run_id, msgspec.structs.replace(difference, detail=difference.detail + why), "reported"
+                )
+                actions[difference.bot_id] = "reported"
+                continue
             action = await self._repair(run_id, provider, difference, auditor.cancel_bot)
             actions[difference.bot_id] = action
             enqueued |= action == "repaired" and difference.kind is not DriftKind.ORPHAN
@@ -135,8 +151,16 @@ class DriftAudit:
         if not await self.store.still_unwanted(provider, difference):
             await self.store.note(run_id, difference, "skipped")
             return "skipped"
+        return await self._cancel_orphan(run_id, difference, cancel)
+
+    async def _cancel_orphan(
+        self, run_id: int, difference: Difference, cancel: Callable[[str], Awaitable[None]]
+    ) -> str:
         try:
             await cancel(difference.bot_id)
+        except BotNotOurs as exc:
+            await self.store.note(run_id, msgspec.structs.replace(difference, detail=str(exc)), "skipped")
+            return "skipped"
         except MeetbridgeError as exc:
             failed = msgspec.structs.replace(
                 difference, detail=f"{difference.detail}; cancelling failed: {exc}"
@@ -148,12 +172,25 @@ class DriftAudit:
 
     async def audit_and_record(self, profile_id: str, run_id: int) -> AuditResult:
         """A claimed run: audit with repairs, then close the run (with what stopped it, if anything)."""
+        started = time.perf_counter()
         try:
             result = await self.run(profile_id, run_id=run_id)
         except MeetbridgeError as exc:
             await self.store.finish(run_id, provider_calls=0, error=str(exc))
-            return AuditResult(profile_id=profile_id, differences=[], provider_calls=0, error=str(exc))
-        await self.store.finish(run_id, provider_calls=result.provider_calls, error=result.error)
+            result = AuditResult(profile_id=profile_id, differences=[], provider_calls=0, error=str(exc))
+        else:
+            await self.store.finish(run_id, provider_calls=result.provider_calls, error=result.error)
+        metrics.audit_finished(
+            profile_id,
+            kinds=(str(d.kind) for d in result.differences),
+            repairs=(
+                (str(d.kind), result.actions[d.bot_id])
+                for d in result.differences
+                if d.bot_id in result.actions
+            ),
+            failed=result.error is not None,
+            took=time.perf_counter() - started,
+        )
         return result
 
 
@@ -188,7 +225,9 @@ class AuditSchedule:
 
     async def round(self, interval: float) -> None:
         not_since = utcnow() - timedelta(seconds=interval * 0.9)  # a run a little early still counts
-        for profile_id in self.audit.audited_profiles():
+        profile_ids = self.audit.audited_profiles()
+        metrics.audits_known(profile_ids)
+        for profile_id in profile_ids:
             try:
                 run_id = await self.audit.store.claim(profile_id, not_since=not_since)
                 if run_id is None:

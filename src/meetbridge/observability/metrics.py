@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
@@ -90,6 +90,33 @@ OUTBOUND_DELIVERIES = Counter(
     ["outcome"],
 )
 
+AUDIT_RUNS = Counter(
+    f"{PREFIX}_audit_runs",
+    "Drift audits that repaired, by outcome: in_step (nothing differed), drifted, failed",
+    ["profile", "outcome"],
+)
+AUDIT_DIFFERENCES = Counter(
+    f"{PREFIX}_audit_differences",
+    "Differences drift audits found: missing, orphan, stale, foreign",
+    ["profile", "class"],
+)
+AUDIT_REPAIRS = Counter(
+    f"{PREFIX}_audit_repairs",
+    "What drift audits did about each difference: repaired, reported, skipped, failed",
+    ["profile", "class", "action"],
+)
+AUDIT_DURATION = Histogram(
+    f"{PREFIX}_audit_duration_seconds",
+    "Time one drift audit took, listing (paced) and repairs included",
+    ["profile"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+AUDIT_LAST_FINISHED = Gauge(
+    f"{PREFIX}_audit_last_finished_timestamp_seconds",
+    "When this process last finished a drift audit of the profile (Unix time; failed ones included)",
+    ["profile"],
+)
+
 # Closed label sets are exported at zero from the start, so that an alert's rate() sees a series
 # before its first event and the series count does not grow with traffic.
 JOB_KINDS = ("event", "sync")
@@ -111,6 +138,39 @@ def profiles_known(profiles: Iterable[tuple[str, str]]) -> None:
             BOT_ACTIONS.labels(profile_id, adapter, action)
         for reason in REASONS:
             EXTENSION_FAILURES.labels(profile_id, adapter, reason)
+
+
+AUDIT_OUTCOMES = ("in_step", "drifted", "failed")
+AUDIT_CLASSES = ("missing", "orphan", "stale", "foreign")
+AUDIT_ACTIONS = ("repaired", "reported", "skipped", "failed")
+
+
+def audits_known(profile_ids: Iterable[str]) -> None:
+    """The audited profiles: their audit series are exported at zero (configured ids only)."""
+    for profile_id in profile_ids:
+        AUDIT_DURATION.labels(profile_id)
+        for outcome in AUDIT_OUTCOMES:
+            AUDIT_RUNS.labels(profile_id, outcome)
+        for kind in AUDIT_CLASSES:
+            AUDIT_DIFFERENCES.labels(profile_id, kind)
+            for action in AUDIT_ACTIONS:
+                AUDIT_REPAIRS.labels(profile_id, kind, action)
+
+
+def audit_finished(
+    profile_id: str, *, kinds: Iterable[str], repairs: Iterable[tuple[str, str]], failed: bool, took: float
+) -> None:
+    """One audit that repaired: the classes of its differences, (class, action) per difference acted on,
+    whether it failed, and its duration in seconds."""
+    found = list(kinds)
+    outcome = "failed" if failed else ("drifted" if found else "in_step")
+    AUDIT_RUNS.labels(profile_id, outcome).inc()
+    for kind in found:
+        AUDIT_DIFFERENCES.labels(profile_id, kind).inc()
+    for kind, action in repairs:
+        AUDIT_REPAIRS.labels(profile_id, kind, action).inc()
+    AUDIT_DURATION.labels(profile_id).observe(took)
+    AUDIT_LAST_FINISHED.labels(profile_id).set_to_current_time()
 
 
 def provider_known(provider: str, endpoints: Iterable[str]) -> None:

@@ -18,6 +18,9 @@ from meetbridge.providers.base import Capabilities
 class BotListing(msgspec.Struct, frozen=True, kw_only=True):
     bots: list[AuditedBot]
     calls: int  # provider calls the listing took (pages)
+    # A new bot on an event replaces the one there (Calendar V2: one scheduled bot per event), so a
+    # missing bot is not made again over another integration's: both are reported instead.
+    exclusive: bool = False
 
 
 @runtime_checkable

@@ -42,6 +42,7 @@ from meetbridge.providers.recall.calendar_v2_api import (
     RecallCalendar,
     RecallCalendarEvent,
 )
+from meetbridge.providers.recall.calendar_v2_audit import PROFILE_KEY, RecallCalendarV2Audit
 from meetbridge.providers.recall.link_requests import CalendarV2LinkRequest
 from meetbridge.providers.recall.options import EXTENSION_PROVIDER, RecallCalendarV2Options
 from meetbridge.providers.recall.webhooks import RecallWebhooks
@@ -99,10 +100,12 @@ def provider_event(event: RecallCalendarEvent, owner_email: str | None) -> Provi
     )
 
 
-class RecallCalendarV2Adapter(RecallWebhooks):
+class RecallCalendarV2Adapter(RecallCalendarV2Audit, RecallWebhooks):
     name: ClassVar[str] = "recall-calendar-v2"
     extension_provider: ClassVar[str] = EXTENSION_PROVIDER
-    capabilities: ClassVar[Capabilities] = Capabilities(links_calendars=True, receives_webhooks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        links_calendars=True, receives_webhooks=True, audits_bots=True
+    )
     link_request: ClassVar[type[CalendarV2LinkRequest]] = CalendarV2LinkRequest
     calls: ClassVar[dict[str, str]] = {
         "make": "POST {base_url}/api/v2/calendar-events/{target}/bot/ (deduplication_key, bot_config)",
@@ -117,8 +120,16 @@ class RecallCalendarV2Adapter(RecallWebhooks):
         self.options: RecallCalendarV2Options = profile.options
         self.api = CalendarV2Api(http)
         self.late = timedelta(seconds=spec.windows["scheduled_bot_min_lead_seconds"])
+        self.sync_window = timedelta(days=spec.windows["sync_window_days"])
         self.config: dict[str, Any] = dict(self.options.bot_config)
+        # The digest is of the profile's own bot_config: adding the tag re-adds no existing bot.
         self.config_digest = hashlib.sha256(msgspec.json.encode(self.config, order="sorted")).hexdigest()[:16]
+        metadata = {**dict(self.config.get("metadata") or {}), PROFILE_KEY: profile.profile_id}
+        self.sent_config: dict[str, Any] = {**self.config, "metadata": metadata}  # the audit reads the tag
+
+    @property
+    def audited_profile(self) -> str:
+        return self.profile.profile_id
 
     # --- the port ---------------------------------------------------------------------------
 
@@ -165,7 +176,15 @@ class RecallCalendarV2Adapter(RecallWebhooks):
             DEDUPLICATION_KEY: key,
             "config_digest": self.config_digest,
         }
-        if state.get("bot_id") and all(state.get(name) == value for name, value in wanted.items()):
+        join_at = linked.start_at.isoformat()
+        # join_at and meeting_url are compared only where recorded (states from before the audit
+        # have neither): the audit records there what a stale bot has, so the Add Bot below puts it back.
+        recorded = {"join_at": join_at, "meeting_url": linked.meeting_url}
+        as_sent = {**wanted, **recorded}
+        in_step = all(state.get(name) == value for name, value in wanted.items()) and all(
+            state.get(name, value) == value for name, value in recorded.items()
+        )
+        if state.get("bot_id") and in_step:
             return Outcome(
                 status=ExtensionStatus.SCHEDULED, bot_id=str(state["bot_id"]), provider_state=state
             )
@@ -174,7 +193,7 @@ class RecallCalendarV2Adapter(RecallWebhooks):
         # Before the call: should we never hear the answer, the retry knows whose bot to look after.
         await save_state(wanted)
         scheduled = await self.api.schedule_bot(
-            linked.provider_event_id, deduplication_key=key, bot_config=self.config
+            linked.provider_event_id, deduplication_key=key, bot_config=self.sent_config
         )
         bot_id = current_bot(scheduled.bots, key, now)
         if bot_id is None:
@@ -189,7 +208,7 @@ class RecallCalendarV2Adapter(RecallWebhooks):
             status=ExtensionStatus.SCHEDULED,
             bot_id=bot_id,
             last_error=note,
-            provider_state={**wanted, "bot_id": bot_id},
+            provider_state={**as_sent, "bot_id": bot_id},
         )
 
     # --- linking (CalendarLinker) -----------------------------------------------------------

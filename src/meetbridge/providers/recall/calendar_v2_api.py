@@ -23,6 +23,7 @@ from meetbridge.providers.http import ProviderHttp, iso_utc, path_segment
 
 CALENDARS = "/api/v2/calendars/"
 EVENTS = "/api/v2/calendar-events/"
+BOTS = "/api/v1/bot/"
 
 
 class RecallCalendar(msgspec.Struct, kw_only=True):
@@ -62,6 +63,13 @@ class RecallCalendarEvent(msgspec.Struct, kw_only=True):
     meeting_platform: str | None = None
     created_at: datetime | None = None
     bots: list[EventBot] = []
+
+
+class TaggedBot(msgspec.Struct, kw_only=True):
+    """Retrieve Bot, read for the metadata meetbridge tags its Add Bot ``bot_config`` with."""
+
+    id: str
+    metadata: dict[str, Any] | None = None
 
 
 class CalendarPage(msgspec.Struct, kw_only=True):
@@ -137,6 +145,18 @@ class CalendarV2Api:
         params = {"calendar_id": calendar_id}
         if updated_at_gte is not None:
             params["updated_at__gte"] = iso_utc(updated_at_gte)
+        async for page in self._event_pages(params):
+            yield page
+
+    async def list_events_starting(
+        self, *, start_gte: datetime, start_lte: datetime
+    ) -> AsyncIterator[list[RecallCalendarEvent]]:
+        """Every calendar's events of the account starting within the range, one list per page."""
+        params = {"start_time__gte": iso_utc(start_gte), "start_time__lte": iso_utc(start_lte)}
+        async for page in self._event_pages(params):
+            yield page
+
+    async def _event_pages(self, params: dict[str, str]) -> AsyncIterator[list[RecallCalendarEvent]]:
         response = await self.http.request("calendar_events_list", "GET", EVENTS, params=params)
         seen: set[str] = set()
         while True:
@@ -153,6 +173,14 @@ class CalendarV2Api:
     async def get_event(self, event_id: str) -> RecallCalendarEvent:
         response = await self.http.request("calendar_event", "GET", f"{EVENTS}{path_segment(event_id)}/")
         return self.http.decode(response, RecallCalendarEvent)
+
+    async def get_bot(self, bot_id: str) -> TaggedBot | None:
+        """Retrieve Bot (a calendar bot is a bot like any other); None when Recall does not have it."""
+        try:
+            response = await self.http.request("bot", "GET", f"{BOTS}{path_segment(bot_id)}/")
+        except ProviderNotFound:
+            return None
+        return self.http.decode(response, TaggedBot)
 
     async def schedule_bot(
         self, event_id: str, *, deduplication_key: str, bot_config: Mapping[str, Any]
