@@ -161,8 +161,6 @@ class Gateway:
         args = [
             sys.executable,
             *profiled("worker"),
-            "-m",
-            "meetbridge",
             "worker",
             "--concurrency",
             str(concurrency),

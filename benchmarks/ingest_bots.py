@@ -15,9 +15,9 @@ Each meetbridge phase is preceded by the bare app measured for as long with the 
 bodies, and its ratio is against that measurement (interleaved, so the machine's load falls on both).
 
 While the load runs, ``--lag-rate`` further new events a second ask for a bot and each is polled
-(``GET`` the event every ``--lag-poll-ms``, or every 5% of the time waited so far if that is longer)
+(``GET`` the event every ``--lag-poll-ms``, or every 10% of the time waited so far if that is longer)
 until ``metadata.recall.bot_id`` shows: the lag runs from just before its upsert to the read that
-shows the id (so it overstates by up to one poll: ``--lag-poll-ms``, or 5%). An event
+shows the id (so it overstates by up to one poll: ``--lag-poll-ms``, or 10%). An event
 still without an id when the phase ends plus 60 s counts as 60 s. Bots created/s: bot ids stored
 during the measured window, read from the database.
 """
@@ -56,9 +56,9 @@ async def follow(gateway: Gateway, event_id: str, poll: float, lags: list[float]
             if (msgspec.json.decode(answer)["event"]["metadata"].get("recall") or {}).get("bot_id"):
                 lags.append(time.perf_counter() - sent)
                 return
-            # Back off as the wait grows (5% of it): hundreds of probes polling every few ms while a
+            # Back off as the wait grows (10% of it): hundreds of probes polling every few ms while a
             # backlog drains would be load of the benchmark's own making.
-            await asyncio.sleep(max(poll, 0.05 * (time.perf_counter() - sent)))
+            await asyncio.sleep(max(poll, 0.1 * (time.perf_counter() - sent)))
         lags.append(LAG_CAP)
     finally:
         await connection.close()
