@@ -18,7 +18,7 @@ While the load runs, ``--lag-rate`` further new events a second ask for a bot an
 (``GET`` the event every ``--lag-poll-ms``, or every 10% of the time waited so far if that is longer)
 until ``metadata.recall.bot_id`` shows: the lag runs from just before its upsert to the read that
 shows the id (so it overstates by up to one poll: ``--lag-poll-ms``, or 10%). An event
-still without an id when the phase ends plus 60 s counts as 60 s. Bots created/s: bot ids stored
+still without an id 20 s after its upsert counts as 20 s (shown as ≥ 20000). Bots created/s: bot ids stored
 during the measured window, read from the database.
 """
 
@@ -37,7 +37,9 @@ from harness import Gateway, Process, Sandbox, bot_profile, machine
 from rawhttp import Connection
 from upsert_throughput import HERE, Result, answers, body, drive, free_port, percentile, wait_until
 
-LAG_CAP = 60.0
+# A probe still without a bot id after this long counts as this long (the report marks it "≥"):
+# once the backlog grows, waiting longer only makes the run longer.
+LAG_CAP = 20.0
 
 
 async def follow(gateway: Gateway, event_id: str, poll: float, lags: list[float]) -> None:
@@ -52,7 +54,13 @@ async def follow(gateway: Gateway, event_id: str, poll: float, lags: list[float]
         if status != 202:
             raise RuntimeError(f"lag upsert answered {status}: {answer[:200]!r}")
         while time.perf_counter() < sent + LAG_CAP:
-            _, answer = await connection.request("GET", f"{path}/{event_id}", headers=headers)
+            try:
+                _, answer = await connection.request("GET", f"{path}/{event_id}", headers=headers)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # uvicorn closes a keep-alive connection idle for 5 s: a slow probe opens another.
+                await connection.close()
+                connection = await Connection.open("127.0.0.1", gateway.port)
+                continue
             if (msgspec.json.decode(answer)["event"]["metadata"].get("recall") or {}).get("bot_id"):
                 lags.append(time.perf_counter() - sent)
                 return
@@ -185,6 +193,10 @@ def main() -> None:
     report(phases)
 
 
+def capped(milliseconds: float) -> str:
+    return f"≥{milliseconds:.0f}" if milliseconds >= LAG_CAP * 1e3 else f"{milliseconds:.0f}"
+
+
 def report(phases: list[Phase]) -> None:
     print(
         f"\n{'phase':<30}{'bare/s':>8}{'ours/s':>8}{'ratio':>7}{'p99 ms':>8}{'errors':>7}{'CPU':>6}"
@@ -197,7 +209,7 @@ def report(phases: list[Phase]) -> None:
         print(
             f"{phase.name:<30}{phase.bare.rps:>8.0f}{ours.rps:>8.0f}{ours.rps / phase.bare.rps:>7.2f}"
             f"{percentile(ours.latencies, 0.99) * 1e3:>8.1f}{ours.errors:>7}{ours.server_cpu:>6.0%}"
-            f"{lag50:>12.0f}{lag99:>12.0f}{phase.bots_per_second:>8.0f}"
+            f"{capped(lag50):>12}{capped(lag99):>12}{phase.bots_per_second:>8.0f}"
         )
     print("\ntargets: plain >= 0.5 of bare; bots at 0 ms >= 0.25 of bare; bot_id lag p99 <= 100 ms")
 
