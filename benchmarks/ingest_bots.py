@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -58,7 +59,8 @@ async def follow(gateway: Gateway, event_id: str, poll: float, lags: list[float]
                 _, answer = await connection.request("GET", f"{path}/{event_id}", headers=headers)
             except (asyncio.IncompleteReadError, ConnectionError):
                 # uvicorn closes a keep-alive connection idle for 5 s: a slow probe opens another.
-                await connection.close()
+                with contextlib.suppress(OSError):
+                    await connection.close()
                 connection = await Connection.open("127.0.0.1", gateway.port)
                 continue
             if (msgspec.json.decode(answer)["event"]["metadata"].get("recall") or {}).get("bot_id"):
