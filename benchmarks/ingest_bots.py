@@ -1,7 +1,7 @@
 """Ingest with bots: upserts/s against a bare Litestar app when every upsert asks for a bot, the
 upsert → bot_id lag under that load, and bots created/s; the Recall stand-in in its own process.
 
-    python benchmarks/ingest_bots.py [--latencies 0,50,150] [--duration 10] [--clients 32] [--quick]
+    python benchmarks/ingest_bots.py [--latencies 0,50,150] [--duration 8] [--clients 32] [--quick]
 
 Real processes on loopback: ``bare_app.py`` (decodes the upsert body, answers 202), the Recall
 stand-in (``meetbridge sandbox``, every provider call delayed by the phase's latency, no rate limit)
@@ -137,8 +137,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latencies", default="0,50,150", help="provider latencies in ms, one phase each")
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per phase")
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--lag-rate", type=float, default=10.0, help="lag probes per second under the load")
     parser.add_argument("--lag-poll-ms", type=float, default=10.0)
     parser.add_argument(

@@ -1,6 +1,6 @@
 """Job drain: how fast ``meetbridge worker`` empties a queue, with and without a provider call per job.
 
-    python benchmarks/job_drain.py [--noop 10000] [--bots 2000] [--latency-ms 50] [--concurrency 16] [--quick]
+    python benchmarks/job_drain.py [--noop 5000] [--bots 2000] [--latency-ms 50] [--concurrency 16] [--quick]
 
 Real processes: the Recall stand-in (``meetbridge sandbox``, every call delayed by ``--latency-ms``),
 ``meetbridge serve`` without its worker (``MEETBRIDGE_WORKER=0``) to queue the jobs, and then
@@ -52,7 +52,7 @@ def queue_noop_jobs(gateway: Gateway) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--noop", type=int, default=10_000)
+    parser.add_argument("--noop", type=int, default=5_000)
     parser.add_argument("--bots", type=int, default=2_000)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=16)

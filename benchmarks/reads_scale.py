@@ -1,6 +1,6 @@
 """Reads at scale: ``GET /v1/events`` first and last page (100 events) at a small and a large calendar.
 
-    python benchmarks/reads_scale.py [--small 10000] [--large 1000000] [--repeat 20] [--quick]
+    python benchmarks/reads_scale.py [--small 10000] [--large 1000000] [--repeat 10] [--quick]
 
 Two gateways run side by side (``meetbridge serve``, SQLite file each), one holding ``--small`` and
 one ``--large`` stored events in one calendar. The events are written straight into the database with
@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="1k against 20k events, 5 reads each")
     options = parser.parse_args()
     if options.quick:
