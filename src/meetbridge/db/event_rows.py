@@ -145,10 +145,12 @@ async def read_page(
     """
     conditions = read_conditions(query, now)
     if after is not None:
+        # One row-value comparison, not "start > s OR (start = s AND pk > p)": with bound parameters
+        # SQLite's planner does not turn that OR into a range on ix_events_calendar_start and walked
+        # the calendar from its first event (the last page of 1M events took 1.1 s; now 0.2 ms).
         start, pk = after
-        conditions.append(
-            sa.or_(events.c.start_at > start, sa.and_(events.c.start_at == start, events.c.pk > pk))
-        )
+        cursor = sa.tuple_(sa.literal(start, events.c.start_at.type), sa.literal(pk, events.c.pk.type))
+        conditions.append(sa.tuple_(events.c.start_at, events.c.pk) > cursor)
     base = (
         sa.select(*EVENT_COLUMNS).join(calendars, calendars.c.id == events.c.calendar_id).where(*conditions)
     )
