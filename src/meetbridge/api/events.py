@@ -11,10 +11,10 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from meetbridge.api.presenters import event_detail, event_read
+from meetbridge.api.responses import answer
 from meetbridge.api.schemas import (
     ErrorBody,
     EventDelete,
@@ -31,16 +31,8 @@ from meetbridge.domain.times import DEFAULT_TZID, EARLIEST, LATEST, TimeError, p
 from meetbridge.errors import InvalidRequest, NotFound
 from meetbridge.runtime.gateway import Gateway
 
-NOT_FOUND = {
-    404: ResponseSpec(
-        generate_examples=False, data_container=ErrorBody, description="No such resource for this application"
-    )
-}
-VALIDATION = {
-    422: ResponseSpec(
-        generate_examples=False, data_container=ValidationErrors, description="Invalid parameters"
-    )
-}
+NOT_FOUND = {404: answer(ErrorBody, "No such resource for this application")}
+VALIDATION = {422: answer(ValidationErrors, "Invalid parameters")}
 INVALID = {**VALIDATION, **NOT_FOUND}
 _BoolQuery = Annotated[bool, QueryParameter(required=False)]
 
@@ -144,11 +136,7 @@ class EventsController(Controller):
         media_type=MediaType.TEXT,
         responses={
             **INVALID,
-            409: ResponseSpec(
-                generate_examples=False,
-                data_container=ValidationErrors,
-                description="The event_uid names no event this calendar holds (yet)",
-            ),
+            409: answer(ValidationErrors, "The event_uid names no event this calendar holds (yet)"),
         },
         summary="Create or update an event (Cronofy upsert)",
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from litestar import Response, get
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 
+from meetbridge.api.responses import answer
 from meetbridge.api.schemas import Health, Readiness
 from meetbridge.db.migrate import SchemaStatus, schema_state
 from meetbridge.errors import StorageError
@@ -23,9 +23,7 @@ async def healthz() -> Health:
     operation_id="readyz",
     tags=["health"],
     summary="The process can serve: the database answers and its schema is this code's",
-    responses={
-        503: ResponseSpec(generate_examples=False, data_container=Readiness, description="Not ready, and why")
-    },
+    responses={503: answer(Readiness, "Not ready, and why")},
 )
 async def readyz(gateway: NamedDependency[Gateway]) -> Response[Readiness]:
     worker = gateway.running_worker

@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
@@ -21,6 +20,7 @@ from meetbridge.api.link_schemas import (
 )
 from meetbridge.api.presenters import wire_time
 from meetbridge.api.preset_links import preset_connect, preset_disconnect, preset_read
+from meetbridge.api.responses import answer
 from meetbridge.api.schemas import ErrorBody
 from meetbridge.db.links import Link, LinkRules
 from meetbridge.engine.link_errors import link_errors
@@ -47,14 +47,8 @@ CALLBACK_PATH = "/v1/oauth/callback"
 # Calendar V2's platform names, and Calendar V1's for the same providers.
 ConnectPlatform = Literal["google_calendar", "microsoft_outlook", "google", "microsoft"]
 UPSTREAM = {
-    502: ResponseSpec(
-        generate_examples=False,
-        data_container=ErrorBody,
-        description="Recall refused the profile's credentials",
-    ),
-    503: ResponseSpec(
-        generate_examples=False, data_container=ErrorBody, description="Recall is unavailable; try again"
-    ),
+    502: answer(ErrorBody, "Recall refused the profile's credentials"),
+    503: answer(ErrorBody, "Recall is unavailable; try again"),
 }
 
 
@@ -129,11 +123,7 @@ class LinksController(Controller):
     @put(
         operation_id="link_calendar",
         responses={
-            201: ResponseSpec(
-                generate_examples=False,
-                data_container=LinkResponse,
-                description="Linked (200: an existing link updated)",
-            ),
+            201: answer(LinkResponse, "Linked (200: an existing link updated)"),
             **INVALID,
             **UPSTREAM,
         },
@@ -264,11 +254,7 @@ class OAuthCallbackController(Controller):
         operation_id="oauth_callback",
         security=[],
         responses={
-            401: ResponseSpec(
-                generate_examples=False,
-                data_container=ErrorBody,
-                description="The state is forged or has expired",
-            ),
+            401: answer(ErrorBody, "The state is forged or has expired"),
             **INVALID,
             **UPSTREAM,
         },

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import UNSET
 
 from meetbridge.api.events import INVALID, NOT_FOUND, VALIDATION
+from meetbridge.api.responses import answer
 from meetbridge.api.webhook_schemas import (
     AttemptRead,
     DeliveriesResponse,
@@ -33,13 +33,7 @@ from meetbridge.engine.webhooks_out.guard import registration_problem
 from meetbridge.errors import InvalidRequest
 from meetbridge.runtime.gateway import Gateway
 
-_CREATED = {
-    201: ResponseSpec(
-        generate_examples=False,
-        data_container=WebhookEndpointSecretResponse,
-        description="Created; the secret is shown once",
-    )
-}
+_CREATED = {201: answer(WebhookEndpointSecretResponse, "Created; the secret is shown once")}
 
 
 def _read(endpoint: Endpoint) -> WebhookEndpointRead:

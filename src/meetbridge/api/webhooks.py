@@ -7,9 +7,9 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
+from meetbridge.api.responses import answer
 from meetbridge.api.schemas import ErrorBody, Health, ValidationErrors
 from meetbridge.db.tables import utcnow
 from meetbridge.engine.webhooks import apply_webhook
@@ -29,31 +29,11 @@ class WebhooksController(Controller):
         status_code=200,
         security=[],
         responses={
-            401: ResponseSpec(
-                generate_examples=False,
-                data_container=ErrorBody,
-                description="Signature missing, wrong or stale",
-            ),
-            404: ResponseSpec(
-                generate_examples=False,
-                data_container=ErrorBody,
-                description="The profile takes no such webhooks",
-            ),
-            413: ResponseSpec(
-                generate_examples=False,
-                data_container=ErrorBody,
-                description="The body is over the configured limit",
-            ),
-            422: ResponseSpec(
-                generate_examples=False,
-                data_container=ValidationErrors,
-                description="A verified delivery the provider did not shape",
-            ),
-            503: ResponseSpec(
-                generate_examples=False,
-                data_container=ErrorBody,
-                description="The provider was unreachable while acting on it: retry",
-            ),
+            401: answer(ErrorBody, "Signature missing, wrong or stale"),
+            404: answer(ErrorBody, "The profile takes no such webhooks"),
+            413: answer(ErrorBody, "The body is over the configured limit"),
+            422: answer(ValidationErrors, "A verified delivery the provider did not shape"),
+            503: answer(ErrorBody, "The provider was unreachable while acting on it: retry"),
         },
         summary="Provider webhooks: recall (Svix / Standard Webhooks signatures), cronofy (push "
         "notifications, Cronofy-HMAC-SHA256)",
