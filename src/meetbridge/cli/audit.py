@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import msgspec
 
-from meetbridge.cli.commands import _config_option, _database_option, _fail_on_config_problems, _settings
+from meetbridge.cli.commands import _config_naming, _config_option, _database_option, _settings
 
 if TYPE_CHECKING:
     from meetbridge.engine.audit import AuditResult
@@ -75,18 +75,9 @@ def audit(
     Exit 0 when nothing differs, 1 when something does, 2 on a configuration problem."""
     from meetbridge.app import build_gateway
     from meetbridge.db.migrate import upgrade
-    from meetbridge.errors import ConfigError
-    from meetbridge.serve import load_checked_config
 
     settings = _settings(config_path, database_url)
-    try:
-        config = load_checked_config(settings)
-    except ConfigError as exc:
-        _fail_on_config_problems(exc.problems)
-    unknown = sorted(set(profile_ids) - set(config.profiles))
-    if unknown:
-        click.echo(f"not in the configuration: {', '.join(unknown)}", err=True)
-        raise SystemExit(2)
+    config = _config_naming(settings, profile_ids)
     if repair:
         upgrade(settings.database_url)  # a look-only audit writes nothing, not even a schema
 
