@@ -166,7 +166,16 @@ class Gateway:
             str(concurrency),
         ]
         self.worker = Process(args, self.work / "worker.log", self.env, self.work)
-        return self.worker
+        worker = self.worker
+
+        def running() -> bool:
+            if worker.popen.poll() is not None:
+                raise SystemExit(f"the worker exited:\n{worker.log.read_text()}")
+            return "worker running" in worker.log.read_text()
+
+        # Its start-up (imports, migrations) is seconds on a loaded machine: not part of a measurement.
+        wait_until(running, "meetbridge worker")
+        return worker
 
     def sql(self) -> contextlib.closing[sqlite3.Connection]:
         return contextlib.closing(sqlite3.connect(self.database, timeout=60))

@@ -93,8 +93,10 @@ _EXTENSION_ROW = sa.and_(
     event_extensions.c.event_pk == sa.bindparam("extension_event_pk"),
     event_extensions.c.provider == sa.bindparam("extension_provider"),
 )
-_UPDATE_EXTENSION = event_extensions.update().where(_EXTENSION_ROW)
-_INSERT_EXTENSION = event_extensions.insert()
+_UPDATE_EXTENSION = Prepared(
+    event_extensions.update().where(_EXTENSION_ROW).returning(event_extensions.c.event_pk)
+)
+_INSERT_EXTENSION = Prepared(event_extensions.insert())
 _DELETE_EXTENSIONS = event_extensions.delete().where(
     event_extensions.c.event_pk == sa.bindparam("extension_event_pk"),
     event_extensions.c.provider.in_(sa.bindparam("extension_providers", expanding=True)),
@@ -261,12 +263,10 @@ class EventRepository:
                 "origin": "app",  # the app said so: recording rules leave this extension alone now
                 "released": state.released,
             }
-            updated = await connection.execute(
-                _UPDATE_EXTENSION, {"extension_event_pk": pk, "extension_provider": state.provider, **desired}
-            )
-            if updated.rowcount == 0:
-                await connection.execute(
-                    _INSERT_EXTENSION, {"event_pk": pk, "provider": state.provider, **desired}
+            keys = {"extension_event_pk": pk, "extension_provider": state.provider}
+            if not await _UPDATE_EXTENSION.rows(connection, {**keys, **desired}):
+                await _INSERT_EXTENSION.rows(
+                    connection, {"event_pk": pk, "provider": state.provider, **desired}
                 )
 
     async def delete(
