@@ -9,8 +9,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
+from meetbridge.api import events as events_api
 from tests.conftest import Api
 
 START = "2031-05-06T15:00:00Z"
@@ -62,3 +64,28 @@ async def test_the_next_page_query_is_a_range_on_the_start_index(api: Api) -> No
     events_plan = [step for step in plan if "events" in step.split(" USING")[0]]
     range_on_start = "SEARCH events USING INDEX ix_events_calendar_start (calendar_id=? AND start_at>?)"
     assert events_plan == [range_on_start]
+
+
+async def test_total_is_a_growing_lower_bound_beyond_the_pages_counted_ahead(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2 pages of 5 counted ahead: 23 events are 5 pages, of which the first page sees only 2.
+    monkeypatch.setattr(events_api, "PAGES_COUNTED_AHEAD", 2)
+    calendar_id = await api.calendar()
+    for n in range(23):
+        start = f"2031-06-{n + 1:02}T09:00:00Z"
+        body = {"event_id": f"p{n:02}", "summary": "Paged", "start": start, "end": start[:11] + "10:00:00Z"}
+        assert (await api.upsert(calendar_id, body)).status_code == 202
+
+    page = (await api.client.get("/v1/events", params={"include_managed": "true"}, headers=api.auth)).json()
+    seen, totals = [], []
+    while True:  # as pycronofy pages: on while current < total, following next_page verbatim
+        seen += [e["event_id"] for e in page["events"]]
+        totals.append((page["pages"]["current"], page["pages"]["total"]))
+        if page["pages"]["current"] >= page["pages"]["total"]:
+            break
+        page = (await api.client.get(page["pages"]["next_page"], headers=api.auth)).json()
+
+    assert seen == [f"p{n:02}" for n in range(23)]
+    assert totals == [(1, 2), (2, 3), (3, 4), (4, 5), (5, 5)]
+    assert "next_page" not in page["pages"]

@@ -34,6 +34,8 @@ from meetbridge.runtime.gateway import Gateway
 NOT_FOUND = {404: answer(ErrorBody, "No such resource for this application")}
 VALIDATION = {422: answer(ValidationErrors, "Invalid parameters")}
 INVALID = {**VALIDATION, **NOT_FOUND}
+# pages.total is exact while at most this many pages remain, and a lower bound beyond (README).
+PAGES_COUNTED_AHEAD = 100
 _BoolQuery = Annotated[bool, QueryParameter(required=False)]
 
 
@@ -244,9 +246,11 @@ class EventsController(Controller):
         after = None
         if params.after_start is not None and params.after_pk is not None:
             after = (datetime.fromisoformat(params.after_start), params.after_pk)
-        stored, remaining = await gateway.events.read(query, after=after, page_size=size)
-        # pycronofy keeps fetching while current < total, so total counts the pages still to come.
-        pages = params.page - 1 + max(1, -(-remaining // size))
+        limit = size * PAGES_COUNTED_AHEAD
+        stored, remaining = await gateway.events.read(query, after=after, page_size=size, count_limit=limit)
+        # pycronofy keeps fetching while current < total, so total counts the pages still to come:
+        # exactly up to PAGES_COUNTED_AHEAD of them, and beyond that as many (each page counts again).
+        pages = params.page - 1 + max(1, -(-min(remaining, limit) // size))
         next_page = None
         if params.page < pages and stored:
             base = (gateway.public_url or str(request.base_url)).rstrip("/")

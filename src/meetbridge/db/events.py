@@ -356,8 +356,11 @@ class EventRepository:
         return event_uid
 
     async def read(
-        self, query: EventQuery, *, after: tuple[datetime, int] | None, page_size: int
+        self, query: EventQuery, *, after: tuple[datetime, int] | None, page_size: int, count_limit: int
     ) -> tuple[list[StoredEvent], int]:
-        """A page of events after the keyset cursor ``after`` (start, pk), and how many remain."""
+        """A page of events after the keyset cursor ``after`` (start, pk), and how many remain (up to
+        ``count_limit`` + 1)."""
         async with self.database.read() as connection:
-            return await read_page(connection, query, after=after, page_size=page_size, now=utcnow())
+            return await read_page(
+                connection, query, after=after, page_size=page_size, now=utcnow(), count_limit=count_limit
+            )
