@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -79,6 +80,13 @@ _BY_PK = (
     .select_from(_WITH_EXTENSIONS)
     .where(events.c.pk == sa.bindparam("event_pk"))
     .order_by(event_extensions.c.provider)
+)
+# The worker's read of a claimed batch's events (``get_many``): one statement for them all.
+_BY_PKS = (
+    sa.select(*EVENT_COLUMNS, *_EXTENSION_COLUMNS)
+    .select_from(_WITH_EXTENSIONS)
+    .where(events.c.pk.in_(sa.bindparam("event_pks", expanding=True)))
+    .order_by(events.c.pk, event_extensions.c.provider)
 )
 _FIND_WITH_OWNER = {name: Prepared(_lookup_with_owner(key)) for name, key in _KEYS.items()}
 # Column values come as parameters, so these compile once per set of columns.
@@ -316,6 +324,17 @@ class EventRepository:
         async with self.database.read() as connection:
             rows = (await connection.execute(_BY_PK, {"event_pk": pk})).all()
         return _event_from_rows(rows)
+
+    async def get_many(self, pks: Sequence[int]) -> dict[int, StoredEvent]:
+        """The events of these pks that exist (``get_by_pk`` for a batch, in one read)."""
+        async with self.database.read() as connection:
+            rows = (await connection.execute(_BY_PKS, {"event_pks": list(pks)})).all()
+        found: dict[int, StoredEvent] = {}
+        for _, group in itertools.groupby(rows, key=lambda row: row.pk):
+            event = _event_from_rows(list(group))
+            if event is not None:
+                found[event.pk] = event
+        return found
 
     async def get(
         self,

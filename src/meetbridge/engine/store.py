@@ -85,14 +85,17 @@ class JobStore:
         return claimed
 
     async def heartbeat(self, owner: str, keys: list[JobKey]) -> None:
+        """Renew this worker's leases. On PostgreSQL rows another transaction holds are skipped, not
+        waited for: a sync enqueueing several of them in another order could otherwise deadlock with
+        this statement. A skipped lease is renewed by the next beat (a third of the lease later)."""
         if not keys:
             return
+        mine = sa.and_(sa.tuple_(jobs.c.kind, jobs.c.subject).in_(keys), jobs.c.lease_owner == owner)
+        if not self.database.is_sqlite:
+            free = sa.select(jobs.c.kind, jobs.c.subject).where(mine).with_for_update(skip_locked=True)
+            mine = sa.tuple_(jobs.c.kind, jobs.c.subject).in_(free)
         async with self.database.write() as connection:
-            await connection.execute(
-                jobs.update()
-                .where(sa.tuple_(jobs.c.kind, jobs.c.subject).in_(keys), jobs.c.lease_owner == owner)
-                .values(lease_expires_at=utcnow() + self.lease)
-            )
+            await connection.execute(jobs.update().where(mine).values(lease_expires_at=utcnow() + self.lease))
 
     async def finish(self, owner: str, job: ClaimedJob) -> bool:
         """Delete the job unless it was enqueued again meanwhile; True when it is gone."""
@@ -104,6 +107,33 @@ class JobStore:
                 return True
             await self._release(connection, owner, job)
             return False
+
+    async def finish_many(self, owner: str, claimed: list[ClaimedJob]) -> set[JobKey]:
+        """``finish`` for a batch: one statement deletes those not enqueued again meanwhile; each of
+        the rest is finished alone (released to run again). Returns the keys of the jobs now gone.
+
+        One delete for the batch, not one transaction each: finishing was 0.8 ms of a no-op job's
+        2-3 ms (benchmarks/job_drain.py). On PostgreSQL it skips rows another transaction holds (a
+        sync enqueueing them): a statement locking many rows could deadlock with one locking them
+        in another order, so those are finished alone, one lock at a time."""
+        if not claimed:
+            return set()
+        held = sa.tuple_(jobs.c.kind, jobs.c.subject, jobs.c.lease_token, jobs.c.generation).in_(
+            [(job.kind, job.subject, job.token, job.generation) for job in claimed]
+        )
+        mine = sa.and_(jobs.c.lease_owner == owner, held)
+        if not self.database.is_sqlite:
+            free = sa.select(jobs.c.kind, jobs.c.subject).where(mine).with_for_update(skip_locked=True)
+            mine = sa.tuple_(jobs.c.kind, jobs.c.subject).in_(free)
+        async with self.database.write() as connection:
+            deleted = await connection.execute(
+                jobs.delete().where(mine).returning(jobs.c.kind, jobs.c.subject)
+            )
+            gone: set[JobKey] = {(row.kind, row.subject) for row in deleted}
+        for job in claimed:
+            if job.key not in gone and await self.finish(owner, job):
+                gone.add(job.key)
+        return gone
 
     async def retry(self, owner: str, job: ClaimedJob, *, delay: float, error: str) -> None:
         """Count the failed attempt and run again after ``delay`` seconds, unless a newer enqueue

@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from meetbridge.config.catalogue import Catalogue, RetryBudget
 from meetbridge.db.fencing import Lease, current_lease
@@ -43,6 +43,13 @@ class JobHandler(Protocol):
         ...
 
     async def note_retry(self, subject: int, error: str, delay: float) -> None: ...
+
+
+@runtime_checkable
+class PreparesBatches(Protocol):
+    """A handler that reads what a claimed batch of its jobs needs in one go, before they run."""
+
+    async def prepare(self, subjects: list[int]) -> None: ...
 
 
 class Worker:
@@ -73,6 +80,9 @@ class Worker:
         self._wake = asyncio.Event()
         self._running: dict[JobKey, asyncio.Task[None]] = {}
         self._claims: dict[JobKey, ClaimedJob] = {}
+        # Jobs that ran, waiting to be finished together (their leases hold them meanwhile).
+        self._finishing: list[tuple[ClaimedJob, float]] = []
+        self._finisher: asyncio.Task[None] | None = None
         self._last_look = time.monotonic()
 
     def heartbeat_age(self) -> float:
@@ -103,6 +113,8 @@ class Worker:
             if listener is not None:
                 listener.cancel()
             await self._hand_back()
+            if self._finisher is not None:
+                await self._finisher
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             if listener is not None:
@@ -138,6 +150,7 @@ class Worker:
         except Exception:
             log.exception("claiming jobs failed; trying again shortly")
             return False
+        await self._prepare(jobs)
         for job in jobs:
             task = asyncio.create_task(self._run(job), name=f"meetbridge-job-{job.kind}-{job.subject}")
             self._running[job.key] = task
@@ -145,22 +158,25 @@ class Worker:
             task.add_done_callback(functools.partial(self._done, job.key))
         return bool(jobs)
 
+    async def _prepare(self, claimed: list[ClaimedJob]) -> None:
+        for kind in {job.kind for job in claimed}:
+            handler = self.handlers.get(kind)
+            if isinstance(handler, PreparesBatches):
+                try:
+                    await handler.prepare([job.subject for job in claimed if job.kind == kind])
+                except Exception:
+                    log.exception("reading ahead for %s jobs failed; each reads for itself", kind)
+
     def _done(self, key: JobKey, _task: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
         self._claims.pop(key, None)
         self._wake.set()  # a slot is free
 
     async def _sleep(self, stop: asyncio.Event) -> None:
-        timeout = self.poll_interval
-        with contextlib.suppress(Exception):
-            # Keys of jobs still running here are left out (a lease that ran out under a running job
-            # would otherwise wake this loop at once, over and over).
-            due = await (
-                self.store.next_due(running=list(self._running)) if self._running else self.store.next_due()
-            )
-            if due is not None:
-                timeout = max(0.0, min(timeout, (due - utcnow()).total_seconds()))
-        if timeout <= 0 and len(self._running) < self.concurrency:
+        full = len(self._running) >= self.concurrency
+        # Full, nothing can be claimed before a slot frees, and a freed slot wakes the loop.
+        timeout = self.poll_interval if full else await self._until_due()
+        if timeout <= 0 and not full:
             return
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
@@ -170,6 +186,19 @@ class Worker:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+    async def _until_due(self) -> float:
+        """Seconds until the next job this worker could claim is due (at most a poll interval)."""
+        timeout = self.poll_interval
+        with contextlib.suppress(Exception):
+            # Keys of jobs still running here are left out (a lease that ran out under a running job
+            # would otherwise wake this loop at once, over and over).
+            due = await (
+                self.store.next_due(running=list(self._running)) if self._running else self.store.next_due()
+            )
+            if due is not None:
+                timeout = max(0.0, min(timeout, (due - utcnow()).total_seconds()))
+        return timeout
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -194,15 +223,26 @@ class Worker:
                 return
             metrics.job_finished(job.kind, await self._failed(job, handler, exc), started)
             return
-        try:
-            finished = await self.store.finish(self.owner, job)
-            metrics.job_finished(job.kind, "done" if finished else "rerun", started)
-            if not finished:
-                self._wake.set()  # changed while we worked: plan again on the newer version
-        except Exception:
-            log.exception(
-                "finishing %s job %s failed; its lease will expire and it reruns", job.kind, job.subject
-            )
+        self._finishing.append((job, started))
+        if self._finisher is None or self._finisher.done():
+            self._finisher = asyncio.create_task(self._finish_pending(), name="meetbridge-job-finisher")
+
+    async def _finish_pending(self) -> None:
+        """Finish the jobs that ran, in batches: those that ran while one batch was written go in
+        the next (one write per batch instead of one per job)."""
+        while self._finishing:
+            batch, self._finishing = self._finishing, []
+            try:
+                finished = await self.store.finish_many(self.owner, [job for job, _ in batch])
+            except Exception:
+                log.exception(
+                    "finishing %d job(s) failed; their leases will expire and they rerun", len(batch)
+                )
+                continue
+            for job, started in batch:
+                metrics.job_finished(job.kind, "done" if job.key in finished else "rerun", started)
+            if len(finished) < len(batch):
+                self._wake.set()  # changed while they ran: plan again on the newer versions
 
     @staticmethod
     async def _handle(handler: JobHandler | None, job: ClaimedJob) -> None:
