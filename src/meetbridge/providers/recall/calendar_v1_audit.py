@@ -3,10 +3,11 @@
 
 Calendar V1 has no bot of meetbridge's own: meetbridge sets ``override_should_record: true`` on a
 meeting and Recall assigns the bot, whose id it reads back from the meeting (reference §3.4-3.5).
-So the meetings are the listing. One List Calendar Meetings per linked user (the port's
-``calendars``), unpaginated, paced per user under the documented 120 a minute per calendar user (a
-calendar auth token is minted first where the process holds none, paced under the workspace's 300 a
-minute). Calendar calls never carry the API key, so a bot is never looked up by its id.
+So the meetings are the listing: one List Calendar Meetings per linked user (the port's
+``calendars``), from the safety window through the polled window (``POLL_WINDOW``), unpaginated and
+paced per user under the documented 120 a minute per calendar user; a process holding no token for
+the user mints one first, paced under the workspace's 300 a minute. Calendar calls never carry the
+API key, so a bot is never looked up by its id.
 
 - A meeting whose override is ``true`` holds meetbridge's bot: meetbridge only ever sets ``true`` for a
   bot it wants. Its bot is named by the meeting (``target_id``); the engine attributes it to the
@@ -37,6 +38,7 @@ from datetime import datetime
 from meetbridge.domain.audit import AuditedBot, meeting_of
 from meetbridge.errors import ProviderNotFound
 from meetbridge.providers.audit import BotListing
+from meetbridge.providers.base import POLL_WINDOW
 from meetbridge.providers.recall.calendar_v1_api import CalendarMeeting, CalendarV1Api
 
 
@@ -74,6 +76,9 @@ class RecallCalendarV1Audit:
     ) -> BotListing:
         found: dict[str, AuditedBot] = {}
         self.audit_meetings = {}
+        # Through the polled window at least: an override left on a meeting no extension wants is
+        # beyond the wanted ones' range, and meetbridge steers no meeting further out than it polls.
+        until = max(until, after + POLL_WINDOW[1])
         for user_id in dict.fromkeys(calendars):
             try:
                 meetings = await self.api.list_meetings(user_id, start_after=after, start_before=until)
