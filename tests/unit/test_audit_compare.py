@@ -245,3 +245,9 @@ def test_a_bot_the_preferences_put_on_a_wanted_meeting_is_foreign() -> None:
 
 def test_a_meeting_that_lost_meetbridges_bot_makes_it_missing() -> None:
     assert kinds([wanted()], attributed([], {})) == [(DriftKind.MISSING, "bot-ev-1")]
+
+
+def test_meetbridges_bot_kept_by_the_users_preferences_alone_is_reported_not_repaired() -> None:
+    # The user set the override back to null and their preferences record the meeting: same bot, theirs now.
+    listed = attributed([by_meeting("bot-ev-1", "m1", ours=False)], {"m1": "ev-1"})
+    assert kinds([wanted()], listed) == [(DriftKind.FOREIGN, "bot-ev-1")]

@@ -14,8 +14,9 @@ API key, so a bot is never looked up by its id.
   event an extension of the profile acts on, and to nobody (not the profile's) when no extension
   does, so a user's own override on a meeting meetbridge does not steer is never touched.
 - missing: the meeting no longer carries the bot meetbridge recorded (the user turned the override
-  off or back to the preferences, the meeting left the calendar); repaired by the event's job, which
-  sets the override again and records the bot Recall assigns.
+  off, or back to preferences that do not record it); repaired by the event's job, which sets the
+  override again and records the bot Recall assigns. Where the user's preferences do record it, the
+  bot stays but is the preferences' now: it is reported as foreign, not repaired.
 - orphan: an override of meetbridge's on a meeting whose event no longer wants a bot (its "false"
   was lost); cancelled by setting the override to ``false``, as the event's own job does for "none".
 - foreign: a bot Recall's preferences put (override not ``true``) on a meeting whose link a wanted
@@ -23,8 +24,9 @@ API key, so a bot is never looked up by its id.
   meeting with meetbridge's override is meetbridge's, whatever other meetings hold it.
 - stale cannot be expressed: a V1 bot follows its meeting (Recall moves it, meetbridge sets no join
   time or link), and the meeting shows no join time of the bot's own, so the listing gives each bot
-  its meeting's start. A difference only says meetbridge's record lags a moved meeting; the event's
-  job brings the record up to date without a provider write.
+  its meeting's start, which meetbridge records from each sync. A difference there only says a moved
+  meeting has not been synced yet: its repair re-runs the event's job, which writes nothing at
+  Recall, and the next sync brings the record up to date.
 
 Existing extensions are compared once their job has recorded the meeting's start and link (states
 from before the audit have neither); ``find_bot`` answers from the last listing.
