@@ -118,24 +118,31 @@ async def test_an_audit_lists_the_bot_it_made_tagged_finds_it_and_cancels_it(aud
     event = snapshot(START + timedelta(days=1))
     outcome = await Run(auditing).reconcile(event)
     assert outcome.bot_id is not None
-    listing = await auditor.audit_bots(after=START, until=START + timedelta(days=2))
+    linked = (await auditing.prepare(event)).linked
+    calendars = [linked.provider_calendar_id] if linked and linked.provider_calendar_id else []
+    listing = await auditor.audit_bots(after=START, until=START + timedelta(days=2), calendars=calendars)
     [bot] = listing.bots
     assert (bot.bot_id, bot.join_at) == (outcome.bot_id, event.start_at)
     # Recognised as the profile's: by its tag naming the event, or (Calendar V2, whose listing shows
-    # no tags) by the deduplication key the profile computes for the event it sits on.
-    assert bot.event_uid == (None if listing.exclusive else event.event_uid)
+    # no tags) by the deduplication key the profile computes for the event it sits on, or (Calendar
+    # V1) by meetbridge's override on the meeting it names, which the engine attributes to the event.
+    by_meeting = bot.target_id is not None
+    assert bot.event_uid == (None if listing.exclusive or by_meeting else event.event_uid)
+    assert bot.target_id == (linked.provider_event_id if by_meeting and linked else None)
     assert bot.profile_id is not None
     assert bot.meeting is not None
     assert bot.meeting.meeting_id == "1234567890"
-    # recall-bot: every bot in the range, then this profile's beyond it; V2: one page of events.
-    assert listing.calls == (1 if listing.exclusive else 2)
+    # recall-bot: every bot in the range, then this profile's beyond it; V2: one page of events;
+    # V1: one list of meetings per linked user.
+    assert listing.calls == (1 if listing.exclusive or by_meeting else 2)
     found = await auditor.find_bot(outcome.bot_id)
     assert found is not None
     assert found.bot_id == bot.bot_id
     await auditor.cancel_bot(outcome.bot_id)
     await auditor.cancel_bot(outcome.bot_id)  # gone already is fine
     assert await auditor.find_bot(outcome.bot_id) is None
-    assert (await auditor.audit_bots(after=START, until=START + timedelta(days=2))).bots == []
+    again = await auditor.audit_bots(after=START, until=START + timedelta(days=2), calendars=calendars)
+    assert again.bots == []
 
 
 # --- CalendarLinker ------------------------------------------------------------------------------
@@ -228,6 +235,10 @@ async def test_a_join_time_the_audit_recorded_as_stale_is_put_back_by_the_next_r
     auditing: Harness,
 ) -> None:
     """What AuditStore.mark_stale does (record the provider's join time), then the event's job."""
+    if auditing.adapter.capabilities.preset:
+        pytest.skip(
+            "the provider places a preset adapter's bot at its meeting: there is no join time to put back"
+        )
     run = Run(auditing)
     event = snapshot(START + timedelta(days=1))
     await run.reconcile(event)

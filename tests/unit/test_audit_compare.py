@@ -10,6 +10,7 @@ from meetbridge.domain.audit import (
     DriftKind,
     Meeting,
     Wanted,
+    attributed,
     audit_until,
     compare,
     counts,
@@ -202,3 +203,51 @@ def test_a_bot_without_the_profiles_key_is_foreign_only_on_a_wanted_meeting() ->
         (DriftKind.MISSING, "bot-ev-1"),
         (DriftKind.FOREIGN, "bot-theirs"),
     ]
+
+
+# --- bots named only by their calendar event (Calendar V1) ------------------------------------------
+
+
+def by_meeting(bot_id: str, meeting_id: str, *, ours: bool = True) -> AuditedBot:
+    """A V1 listing's bot: named by its meeting, the profile's when meetbridge's override is on it."""
+    return bot(bot_id, event_uid=None, profile_id=PROFILE if ours else None, target_id=meeting_id)
+
+
+def test_a_bot_named_by_its_meeting_is_attributed_to_the_event_acting_on_that_meeting() -> None:
+    [attributed_bot] = attributed([by_meeting("b1", "m1")], {"m1": "ev-1"})
+    assert (attributed_bot.event_uid, attributed_bot.profile_id) == ("ev-1", PROFILE)
+
+
+def test_a_meeting_no_extension_acts_on_holds_no_bot_of_the_profile() -> None:
+    # A user's own override on a meeting meetbridge does not steer: not the profile's, never touched.
+    [unattributed] = attributed([by_meeting("b1", "m-unknown")], {"m1": "ev-1"})
+    assert (unattributed.event_uid, unattributed.profile_id) == (None, None)
+    assert kinds([], [unattributed]) == []
+
+
+def test_tagged_and_unclaimed_bots_are_left_as_listed() -> None:
+    tagged, unclaimed = bot("b1"), by_meeting("b2", "m1", ours=False)
+    assert attributed([tagged, unclaimed], {"m1": "ev-9"}) == [tagged, unclaimed]
+
+
+def test_an_override_left_on_a_meeting_whose_event_wants_no_bot_is_an_orphan() -> None:
+    row = wanted(wants_bot=False, status="cancelled", bot_id=None)
+    listed = attributed([by_meeting("b1", "m1")], {"m1": "ev-1"})
+    assert kinds([row], listed) == [(DriftKind.ORPHAN, "b1")]
+
+
+def test_a_bot_the_preferences_put_on_a_wanted_meeting_is_foreign() -> None:
+    listed = attributed(
+        [by_meeting("bot-ev-1", "m1"), by_meeting("theirs", "m2", ours=False)], {"m1": "ev-1"}
+    )
+    assert kinds([wanted()], listed) == [(DriftKind.FOREIGN, "theirs")]
+
+
+def test_a_meeting_that_lost_meetbridges_bot_makes_it_missing() -> None:
+    assert kinds([wanted()], attributed([], {})) == [(DriftKind.MISSING, "bot-ev-1")]
+
+
+def test_meetbridges_bot_kept_by_the_users_preferences_alone_is_reported_not_repaired() -> None:
+    # The user set the override back to null and their preferences record the meeting: same bot, theirs now.
+    listed = attributed([by_meeting("bot-ev-1", "m1", ours=False)], {"m1": "ev-1"})
+    assert kinds([wanted()], listed) == [(DriftKind.FOREIGN, "bot-ev-1")]

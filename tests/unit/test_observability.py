@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -153,7 +154,9 @@ class _Auditor:
     def __init__(self, bots: list[AuditedBot]) -> None:
         self.bots, self.cancelled = bots, list[str]()
 
-    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+    async def audit_bots(
+        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+    ) -> BotListing:
         return BotListing(bots=self.bots, calls=1)
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:
@@ -171,6 +174,9 @@ class _Store:
         return list(self.rows)
 
     async def of_events(self, *_: object) -> list[Wanted]:
+        return []
+
+    async def linked_calendars(self, *_: object) -> list[str]:
         return []
 
     async def mark_missing(self, *_: object) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from meetbridge.db.audit_tables import audit_findings, audit_runs
 from meetbridge.db.database import Database
 from meetbridge.db.jobs import EVENT, enqueue
-from meetbridge.db.tables import calendars, event_extensions, events, jobs, utcnow
+from meetbridge.db.tables import calendar_links, calendars, event_extensions, events, jobs, utcnow
 from meetbridge.domain.audit import Difference, Wanted
 
 # A record of a create under way, or of a switching move, in a provider state: the event is in motion.
@@ -72,6 +72,44 @@ class AuditStore:
         if not event_uids:
             return []
         return await self._wanted(profile_id, provider, events.c.event_uid.in_(list(event_uids)))
+
+    async def linked_calendars(self, profile_id: str) -> list[str]:
+        """The provider calendar ids linked under ``profile_id`` (Calendar V1: the users' ids)."""
+        query = (
+            sa.select(calendar_links.c.provider_calendar_id)
+            .where(calendar_links.c.profile_id == profile_id)
+            .order_by(calendar_links.c.provider_calendar_id)
+            .distinct()
+        )
+        async with self.database.read() as connection:
+            return [str(row) for row in await connection.scalars(query)]
+
+    async def targets(self, profile_id: str, provider: str, target_ids: Collection[str]) -> dict[str, str]:
+        """Provider calendar event id -> the uid of the meetbridge event whose extension of ``provider``
+        acts on it, on a calendar linked under ``profile_id``: the event an extension steers
+        (``target_id``) first, else the synced copy of it (``source_id``) when that has an extension."""
+        if not target_ids:
+            return {}
+        wanted = list(target_ids)
+        query = (
+            sa.select(events.c.event_uid, events.c.source_id, event_extensions.c.target_id)
+            .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
+            .join(calendar_links, calendar_links.c.calendar_id == events.c.calendar_id)
+            .where(
+                calendar_links.c.profile_id == profile_id,
+                event_extensions.c.provider == provider,
+                sa.or_(event_extensions.c.target_id.in_(wanted), events.c.source_id.in_(wanted)),
+            )
+        )
+        steered: dict[str, str] = {}
+        copies: dict[str, str] = {}
+        async with self.database.read() as connection:
+            for row in await connection.execute(query):
+                if row.target_id in target_ids:
+                    steered.setdefault(row.target_id, row.event_uid)
+                if row.source_id in target_ids:
+                    copies.setdefault(row.source_id, row.event_uid)
+        return {**copies, **steered}
 
     async def _wanted(self, profile_id: str, provider: str, *where: sa.ColumnElement[bool]) -> list[Wanted]:
         query = (

@@ -11,7 +11,7 @@ about to start is never touched.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import msgspec
@@ -50,6 +50,9 @@ class AuditedBot(msgspec.Struct, frozen=True, kw_only=True):
     meeting: Meeting | None  # None where the provider's read-back does not name the meeting reliably
     event_uid: str | None  # the meetbridge event its tag names; None: meetbridge did not make it
     profile_id: str | None  # the profile its tag names (None on bots made before profiles were tagged)
+    # Where only the calendar event a bot sits on can name it (Calendar V1: the meeting's id): the
+    # engine turns it into ``event_uid`` (``attributed``) before comparing.
+    target_id: str | None = None
 
 
 class Wanted(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,6 +83,22 @@ class Difference(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
     provider_join_at: datetime | None = None  # stale: the join time the provider has now
     meeting_changed: bool = False  # stale: the provider's bot is on another meeting
+
+
+def attributed(bots: Iterable[AuditedBot], events: Mapping[str, str]) -> list[AuditedBot]:
+    """Bots named only by their calendar event (``target_id``) given the meetbridge event that event
+    is (``events``: target id -> event uid). A bot claimed for the profile on an event meetbridge has
+    no extension for is not the profile's: nothing shows meetbridge asked for it."""
+    found = []
+    for bot in bots:
+        named = bot.target_id is not None and bot.event_uid is None and bot.profile_id is not None
+        event_uid = events.get(bot.target_id or "") if named else None
+        if named:
+            profile_id = bot.profile_id if event_uid else None
+            found.append(msgspec.structs.replace(bot, event_uid=event_uid, profile_id=profile_id))
+        else:
+            found.append(bot)
+    return found
 
 
 def audit_until(wanted: Iterable[Wanted], horizon: datetime) -> datetime:

@@ -31,7 +31,14 @@ from meetbridge.config.profiles import GatewayConfig
 from meetbridge.db.audit import AuditStore
 from meetbridge.db.database import Database
 from meetbridge.db.tables import utcnow
-from meetbridge.domain.audit import AuditedBot, Difference, DriftKind, audit_until, compare
+from meetbridge.domain.audit import (
+    AuditedBot,
+    Difference,
+    DriftKind,
+    attributed,
+    audit_until,
+    compare,
+)
 from meetbridge.errors import BotNotOurs, MeetbridgeError
 from meetbridge.observability import metrics
 from meetbridge.providers.audit import bot_auditor
@@ -89,8 +96,11 @@ class DriftAudit:
         now = utcnow()
         horizon = now + timedelta(seconds=config.server.migration_window_seconds)
         until = audit_until(await self.store.wanted(profile_id, provider, now), horizon)
-        listing = await auditor.audit_bots(after=horizon, until=until)
+        calendars = await self.store.linked_calendars(profile_id)
+        listing = await auditor.audit_bots(after=horizon, until=until, calendars=calendars)
         bots, calls = list(listing.bots), listing.calls
+        if targets := {b.target_id for b in bots if b.target_id is not None}:
+            bots = attributed(bots, await self.store.targets(profile_id, provider, targets))
         # Read again after the listing, which may take minutes: a bot made meanwhile is then recorded
         # (a bot the listing missed is confirmed below), never taken for an orphan.
         wanted = await self.store.wanted(profile_id, provider, utcnow())

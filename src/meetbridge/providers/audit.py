@@ -6,6 +6,7 @@ audit (engine/audit.py) asks ``bot_auditor(adapter)``, never the adapter's name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, cast, runtime_checkable
 
@@ -25,9 +26,13 @@ class BotListing(msgspec.Struct, frozen=True, kw_only=True):
 
 @runtime_checkable
 class BotAuditor(Protocol):
-    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+    async def audit_bots(
+        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+    ) -> BotListing:
         """The live bots joining at or after ``after``: every one this profile made (however far
-        ahead), and every other one joining up to ``until`` (foreign bots on its meetings among them)."""
+        ahead), and every other one joining up to ``until`` (foreign bots on its meetings among them).
+        ``calendars``: the provider calendar ids linked under the profile, for a provider that lists
+        bots per calendar (Calendar V1: per user); the others list the account and ignore them."""
         ...
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:

@@ -11,6 +11,7 @@ creates' crash recovery.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +80,9 @@ class RecallBotAudit:
             response = await self.http.request("list_bots", "GET", link)
             calls += 1
 
-    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+    async def audit_bots(
+        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+    ) -> BotListing:
         every, range_calls = await self._pages(
             {"join_at_after": iso_utc(after), "join_at_before": iso_utc(until)}
         )

@@ -46,6 +46,7 @@ from meetbridge.providers.recall.calendar_v1_api import (
     CalendarUser,
     CalendarV1Api,
 )
+from meetbridge.providers.recall.calendar_v1_audit import RecallCalendarV1Audit
 from meetbridge.providers.recall.link_requests import CalendarV1LinkRequest
 from meetbridge.providers.recall.options import EXTENSION_PROVIDER, RecallCalendarV1Options
 from meetbridge.providers.recall.webhooks import RecallWebhooks
@@ -124,11 +125,11 @@ def _preset(user: CalendarUser, user_id: str) -> Preset:
     )
 
 
-class RecallCalendarV1Adapter(RecallWebhooks):
+class RecallCalendarV1Adapter(RecallWebhooks, RecallCalendarV1Audit):
     name: ClassVar[str] = "recall-calendar-v1"
     extension_provider: ClassVar[str] = EXTENSION_PROVIDER
     capabilities: ClassVar[Capabilities] = Capabilities(
-        links_calendars=True, preset=True, receives_webhooks=True
+        links_calendars=True, preset=True, receives_webhooks=True, audits_bots=True
     )
     link_request: ClassVar[type[CalendarV1LinkRequest]] = CalendarV1LinkRequest
     calls: ClassVar[dict[str, str]] = {
@@ -152,6 +153,13 @@ class RecallCalendarV1Adapter(RecallWebhooks):
             http, tokens, refresh_min_interval_seconds=windows["refresh_min_interval_seconds"]
         )
         self.sync_interval: float | None = float(self.options.sync_interval_seconds)
+
+    @property
+    def audited_profile(self) -> str:
+        return self.profile.profile_id
+
+    def meeting_link(self, meeting: CalendarMeeting) -> str | None:
+        return invite_url(meeting)
 
     # --- the port ---------------------------------------------------------------------------
 
@@ -192,6 +200,8 @@ class RecallCalendarV1Adapter(RecallWebhooks):
         }
         if state.get("override") is True and state.get("meeting_id") == linked.provider_event_id:
             if state.get("bot_id") and linked.bot_id in (None, state["bot_id"]):
+                # The bot follows its meeting: the record (what the audit compares) follows the sync.
+                state.update(join_at=linked.start_at.isoformat(), meeting_url=linked.meeting_url)
                 return Outcome(
                     status=ExtensionStatus.SCHEDULED, bot_id=str(state["bot_id"]), provider_state=state
                 )
@@ -206,10 +216,12 @@ class RecallCalendarV1Adapter(RecallWebhooks):
 
     def _recorded(self, meeting: CalendarMeeting, state: ProviderState, now: datetime) -> Outcome:
         if meeting.bot_id:
+            # join_at and meeting_url: what the drift audit compares (the bot joins at its meeting).
+            recorded = {"join_at": meeting.start_time.isoformat(), "meeting_url": invite_url(meeting)}
             return Outcome(
                 status=ExtensionStatus.SCHEDULED,
                 bot_id=meeting.bot_id,
-                provider_state={**state, "bot_id": meeting.bot_id},
+                provider_state={**state, "bot_id": meeting.bot_id, **recorded},
             )
         reason = meeting.will_record_reason or "no reason given"
         if not meeting.will_record:

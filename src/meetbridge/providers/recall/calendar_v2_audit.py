@@ -18,6 +18,7 @@ profile's key on a meeting no extension wants is not reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from meetbridge.domain.audit import AuditedBot, meeting_of
@@ -59,7 +60,9 @@ class RecallCalendarV2Audit:
             provider_event_id=event.id,
         )
 
-    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+    async def audit_bots(
+        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+    ) -> BotListing:
         calls, emails = 0, dict[str, str | None]()
         found: dict[str, AuditedBot] = {}
         self.audit_events = {}
