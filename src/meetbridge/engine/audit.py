@@ -30,11 +30,15 @@ from meetbridge.config.live import LiveConfig, live
 from meetbridge.config.profiles import GatewayConfig
 from meetbridge.db.audit import AuditStore
 from meetbridge.db.database import Database
+from meetbridge.db.links import LinkRepository
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.audit import AuditedBot, Difference, DriftKind, audit_until, compare
+from meetbridge.engine.forwarding.audit import audited_links
+from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import BotNotOurs, MeetbridgeError
 from meetbridge.observability import metrics
 from meetbridge.providers.audit import bot_auditor
+from meetbridge.providers.base import event_forwarder
 from meetbridge.providers.registry import AdapterRegistry
 
 log = logging.getLogger("meetbridge.audit")
@@ -58,6 +62,7 @@ class DriftAudit:
         self.live = live(config)
         self.registry = registry
         self.store = AuditStore(database)
+        self.forwarding = ForwardingLinks(database, config, LinkRepository(database))
         self.on_enqueue: Callable[[], None] = lambda: None  # a repair enqueued jobs (wake the worker)
 
     def audited_profiles(self) -> list[str]:
@@ -77,7 +82,8 @@ class DriftAudit:
             return AuditResult(
                 profile_id=profile_id, differences=[], provider_calls=0, error="not configured"
             )
-        auditor = bot_auditor(self.registry.adapter(profile))
+        adapter = self.registry.adapter(profile)
+        auditor = bot_auditor(adapter)
         if auditor is None:
             return AuditResult(
                 profile_id=profile_id,
@@ -89,7 +95,10 @@ class DriftAudit:
         now = utcnow()
         horizon = now + timedelta(seconds=config.server.migration_window_seconds)
         until = audit_until(await self.store.wanted(profile_id, provider, now), horizon)
-        listing = await auditor.audit_bots(after=horizon, until=until)
+        # A forwarding adapter reads each link's calendar with the link's own credentials.
+        forwarder = event_forwarder(adapter) is not None
+        links = await audited_links(self.forwarding, profile, provider, now) if forwarder else []
+        listing = await auditor.audit_bots(after=horizon, until=until, links=links)
         bots, calls = list(listing.bots), listing.calls
         # Read again after the listing, which may take minutes: a bot made meanwhile is then recorded
         # (a bot the listing missed is confirmed below), never taken for an orphan.

@@ -11,6 +11,7 @@ creates' crash recovery.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ import msgspec
 
 from meetbridge.domain.audit import AuditedBot, Meeting
 from meetbridge.errors import ProviderNotFound, ProviderUnavailable
-from meetbridge.providers.audit import BotListing
+from meetbridge.providers.audit import AuditedLink, BotListing
 from meetbridge.providers.http import ProviderHttp, iso_utc, path_segment
 
 BOTS = "/api/v1/bot/"
@@ -79,7 +80,9 @@ class RecallBotAudit:
             response = await self.http.request("list_bots", "GET", link)
             calls += 1
 
-    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+    async def audit_bots(
+        self, *, after: datetime, until: datetime, links: Sequence[AuditedLink] = ()
+    ) -> BotListing:
         every, range_calls = await self._pages(
             {"join_at_after": iso_utc(after), "join_at_before": iso_utc(until)}
         )

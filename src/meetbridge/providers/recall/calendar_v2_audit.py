@@ -18,12 +18,13 @@ profile's key on a meeting no extension wants is not reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from meetbridge.domain.audit import AuditedBot, meeting_of
 from meetbridge.domain.dedup import deduplication_key
 from meetbridge.errors import BotNotOurs
-from meetbridge.providers.audit import BotListing
+from meetbridge.providers.audit import AuditedLink, BotListing
 from meetbridge.providers.recall.calendar_v2_api import CalendarV2Api, RecallCalendarEvent
 from meetbridge.providers.recall.options import RecallCalendarV2Options
 
@@ -59,7 +60,9 @@ class RecallCalendarV2Audit:
             provider_event_id=event.id,
         )
 
-    async def audit_bots(self, *, after: datetime, until: datetime) -> BotListing:
+    async def audit_bots(
+        self, *, after: datetime, until: datetime, links: Sequence[AuditedLink] = ()
+    ) -> BotListing:
         calls, emails = 0, dict[str, str | None]()
         found: dict[str, AuditedBot] = {}
         self.audit_events = {}
