@@ -95,10 +95,11 @@ class DriftAudit:
         now = utcnow()
         horizon = now + timedelta(seconds=config.server.migration_window_seconds)
         until = audit_until(await self.store.wanted(profile_id, provider, now), horizon)
-        # A forwarding adapter reads each link's calendar with the link's own credentials.
-        forwarder = event_forwarder(adapter) is not None
-        links = await audited_links(self.forwarding, profile, provider, now) if forwarder else []
-        listing = await auditor.audit_bots(after=horizon, until=until, links=links)
+        if event_forwarder(adapter) is not None:  # reads each link's calendar with its own credentials
+            links = await audited_links(self.forwarding, profile, provider, now)
+            listing = await auditor.audit_bots(after=horizon, until=until, links=links)
+        else:
+            listing = await auditor.audit_bots(after=horizon, until=until)
         bots, calls = list(listing.bots), listing.calls
         # Read again after the listing, which may take minutes: a bot made meanwhile is then recorded
         # (a bot the listing missed is confirmed below), never taken for an orphan.
