@@ -130,7 +130,7 @@ class CronofyAudit:
     async def cancel_bot(self, bot_id: str) -> None:
         """Write the copy the bot was listed on again with the extension ``none``."""
         found = getattr(self, "audit_copies", {}).pop(bot_id, None)
-        self.audit_listed.pop(bot_id, None)
+        getattr(self, "audit_listed", {}).pop(bot_id, None)
         if found is None:
             return  # not on a copy of the last listing: nothing of ours to write
         target, event = found
