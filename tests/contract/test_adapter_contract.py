@@ -29,6 +29,7 @@ from meetbridge.config.profiles import parse_config
 from meetbridge.domain.extensions import ExtensionStatus
 from meetbridge.domain.meeting_urls import parse_meeting_url
 from meetbridge.errors import ConfigError
+from meetbridge.providers.audit import AuditedLink, Forwarded
 from meetbridge.providers.base import (
     Adapter,
     EventSnapshot,
@@ -89,6 +90,8 @@ class Harness:
     reports_later: bool = False
     # ... and their copy of the event outlives a cancelled bot (a later delete removes it).
     keeps_copy: bool = False
+    # ... and their audit reads the links the engine hands over: these, given the bot recorded.
+    audit_links: Callable[[str | None], list[AuditedLink]] | None = None
 
 
 HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
@@ -301,6 +304,8 @@ async def cronofy_harness() -> AsyncIterator[Harness]:
     async def load() -> Mapping[str, Any]:
         return credentials
 
+    targets: list[ForwardTarget] = []
+
     async def prepare(event: EventSnapshot) -> EventSnapshot:
         # What the link's read-back would have recorded: the bot Cronofy shows on the event now.
         shown = [
@@ -315,6 +320,7 @@ async def cronofy_harness() -> AsyncIterator[Harness]:
             load_credentials=load,
             reported_bot_id=shown[0] if shown else None,
         )
+        targets.append(target)
         return msgspec.structs.replace(
             event, event_id="contract-1", fields=cronofy_fields(event), forward=target
         )
@@ -334,7 +340,12 @@ async def cronofy_harness() -> AsyncIterator[Harness]:
             "upstream_profile_id": DEFAULT_RECALL_PROFILE,
         },
     ) as made:
-        yield dataclasses.replace(made, reports_later=True, keeps_copy=True)
+
+        def audit_links(recorded: str | None) -> list[AuditedLink]:
+            forwarded = Forwarded(event_uid="evt_contract", bot_id=recorded, wants_bot=True)
+            return [AuditedLink(target=targets[-1], forwarded={"contract-1": forwarded})]
+
+        yield dataclasses.replace(made, reports_later=True, keeps_copy=True, audit_links=audit_links)
 
 
 HARNESSES = [

@@ -120,7 +120,10 @@ async def test_an_audit_lists_the_bot_it_made_tagged_finds_it_and_cancels_it(aud
     assert outcome.bot_id is not None
     linked = (await auditing.prepare(event)).linked
     calendars = [linked.provider_calendar_id] if linked and linked.provider_calendar_id else []
-    listing = await auditor.audit_bots(after=START, until=START + timedelta(days=2), calendars=calendars)
+    links = auditing.audit_links(outcome.bot_id) if auditing.audit_links else []
+    listing = await auditor.audit_bots(
+        after=START, until=START + timedelta(days=2), calendars=calendars, links=links
+    )
     [bot] = listing.bots
     assert (bot.bot_id, bot.join_at) == (outcome.bot_id, event.start_at)
     # Recognised as the profile's: by its tag naming the event, or (Calendar V2, whose listing shows
@@ -133,15 +136,17 @@ async def test_an_audit_lists_the_bot_it_made_tagged_finds_it_and_cancels_it(aud
     assert bot.meeting is not None
     assert bot.meeting.meeting_id == "1234567890"
     # recall-bot: every bot in the range, then this profile's beyond it; V2: one page of events;
-    # V1: one list of meetings per linked user.
-    assert listing.calls == (1 if listing.exclusive or by_meeting else 2)
+    # V1: one list of meetings per linked user; cronofy: one page of the link's forwarded copies.
+    assert listing.calls == (1 if listing.exclusive or by_meeting or links else 2)
     found = await auditor.find_bot(outcome.bot_id)
     assert found is not None
     assert found.bot_id == bot.bot_id
     await auditor.cancel_bot(outcome.bot_id)
     await auditor.cancel_bot(outcome.bot_id)  # gone already is fine
     assert await auditor.find_bot(outcome.bot_id) is None
-    again = await auditor.audit_bots(after=START, until=START + timedelta(days=2), calendars=calendars)
+    again = await auditor.audit_bots(
+        after=START, until=START + timedelta(days=2), calendars=calendars, links=links
+    )
     assert again.bots == []
 
 
@@ -248,11 +253,13 @@ async def test_a_join_time_the_audit_recorded_as_stale_is_put_back_by_the_next_r
     again = await run.reconcile(event)
     assert auditing.provider_calls() > calls  # not taken for in step: the bot is moved back
     assert again.bot_id is not None
-    listing = await auditing_listing(auditing)
+    listing = await auditing_listing(auditing, again.bot_id)
     assert [(bot.bot_id, bot.join_at) for bot in listing] == [(again.bot_id, event.start_at)]
 
 
-async def auditing_listing(harness: Harness) -> list[Any]:
+async def auditing_listing(harness: Harness, recorded: str | None) -> list[Any]:
     auditor = bot_auditor(harness.adapter)
     assert auditor is not None
-    return list((await auditor.audit_bots(after=START, until=START + timedelta(days=2))).bots)
+    links = harness.audit_links(recorded) if harness.audit_links else []
+    listing = await auditor.audit_bots(after=START, until=START + timedelta(days=2), links=links)
+    return list(listing.bots)

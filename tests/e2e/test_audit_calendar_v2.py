@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from tests.e2e.audit import audit_cli
 from tests.e2e.calendar_v2 import V2Gateway, attendee, google_raw, running_v2_gateway
-from tests.e2e.recall import from_now, wire, zoom
+from tests.e2e.recall import from_now, instant, wire, zoom
 
 Json = dict[str, Any]
 PROFILE = "v2_all"  # deduplication "all": the key is "{start}-{meeting_url}"
@@ -176,3 +177,33 @@ def test_an_audit_with_nothing_to_repair_makes_only_the_listing_call(v2: V2Gatew
     assert audit_cli(v2, PROFILE, "--repair") == (0, "")
     assert calls(v2) == [("GET", "calendar_events_list", 200)]
     assert meeting.bots(v2) == before
+
+
+def test_a_bot_moved_at_recall_is_put_back_at_the_events_start(v2: V2Gateway) -> None:
+    meeting = scheduled(v2)
+    [ours] = meeting.bots(v2)
+    later = meeting.start + timedelta(hours=3)
+    # Someone at Recall moves the bot (id kept); the calendar event itself does not change.
+    moved = v2.recall.post(
+        f"/_sandbox/calendar-v2/bots/{ours['bot_id']}/move", json={"start_time": wire(later)}
+    )
+    assert moved.status_code == 200, moved.text
+    [shown] = meeting.bots(v2)
+    assert (shown["bot_id"], instant(shown["start_time"])) == (ours["bot_id"], later)
+    v2.sandbox.clear_calls()
+
+    code, out = audit_cli(v2, PROFILE, "--repair")
+    assert code == 1
+    [line] = out.splitlines()
+    assert line.startswith(f"stale profile={PROFILE} calendar={meeting.calendar_id}")
+    assert f"bot={ours['bot_id']} [repaired]" in line
+    v2.settle()
+    assert [c for c in calls(v2) if c[0] != "GET"] == [("POST", "calendar_event_bot", 200)]
+    # Add Bot again with the key: on Recall a moved V2 bot comes back as a new bot at the start.
+    [made] = meeting.bots(v2)
+    assert (made["deduplication_key"], instant(made["start_time"])) == (meeting.key, meeting.start)
+    extension = meeting.extension(v2)
+    assert (extension["status"], extension["bot_id"]) == ("scheduled", made["bot_id"])
+    assert instant({b["id"]: b for b in v2.sandbox.bots()}[made["bot_id"]]["join_at"]) == meeting.start
+    v2.sandbox.clear_calls()
+    assert audit_cli(v2, PROFILE, "--repair") == (0, "")

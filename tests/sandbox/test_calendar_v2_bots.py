@@ -261,3 +261,18 @@ async def test_deleting_a_calendar_or_an_event_removes_its_bots(client: httpx.As
         400,
         {"detail": "Cannot schedule a bot for a deleted calendar event."},
     )
+
+
+async def test_the_admin_moves_a_scheduled_bot_keeping_its_id(client: httpx.AsyncClient) -> None:
+    event = await event_on_new_calendar(client, later(hours=2))
+    [entry] = (await add_bot(client, event["id"], "k-move")).json()["bots"]
+    moved = await client.post(
+        f"/_sandbox/calendar-v2/bots/{entry['bot_id']}/move", json={"start_time": later(hours=5)}
+    )
+    assert moved.status_code == 200, moved.text
+    shown = await client.get(f"/api/v2/calendar-events/{event['id']}/", headers=AUTH)
+    assert shown.json()["bots"] == [{**entry, "start_time": later(hours=5)}]
+    assert shown.json()["updated_at"] == event["updated_at"]  # the calendar event itself is unchanged
+    assert (await bots(client))[entry["bot_id"]]["join_at"] == later(hours=5)
+    unknown = await client.post("/_sandbox/calendar-v2/bots/nope/move", json={"start_time": later(hours=5)})
+    assert unknown.status_code == 404

@@ -8,14 +8,17 @@ event is re-planned: the reconciler turns the report into the extension's bot id
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from meetbridge.db.database import Database
 from meetbridge.db.fencing import check_lease
 from meetbridge.db.jobs import enqueue
+from meetbridge.db.link_rows import link_from_row
 from meetbridge.db.links import Link
 from meetbridge.db.tables import calendar_links, event_extensions, events, utcnow
+from meetbridge.providers.audit import Forwarded
 from meetbridge.providers.base import ReportedBot
 
 
@@ -66,6 +69,45 @@ class ForwardedEvents:
         if changed:
             self.on_enqueue()
         return changed
+
+    async def audited(
+        self, profile_id: str, provider: str, now: datetime
+    ) -> list[tuple[Link, dict[str, Forwarded]]]:
+        """The drift audit: the profile's links, each with the events not yet ended that the profile
+        forwarded to it (its record names the profile), by the app's event id."""
+        async with self.database.read() as connection:
+            found = await connection.execute(
+                sa.select(calendar_links).where(calendar_links.c.profile_id == profile_id)
+            )
+            links = [link_from_row(row) for row in found]
+            rows = await connection.execute(
+                sa.select(
+                    events.c.calendar_id,
+                    events.c.event_id,
+                    events.c.event_uid,
+                    events.c.deleted,
+                    event_extensions.c.profile_id,
+                    event_extensions.c.bot_id,
+                    event_extensions.c.provider_state,
+                )
+                .join(event_extensions, event_extensions.c.event_pk == events.c.pk)
+                .where(
+                    events.c.calendar_id.in_([link.calendar_id for link in links]),
+                    events.c.event_id.is_not(None),
+                    events.c.end_at > now,
+                    event_extensions.c.provider == provider,
+                )
+            )
+            by_calendar: dict[str, dict[str, Forwarded]] = {}
+            for row in rows:
+                if (row.provider_state or {}).get("profile_id") != profile_id:
+                    continue  # never forwarded by this profile: a copy of it upstream is not ours
+                by_calendar.setdefault(row.calendar_id, {})[row.event_id] = Forwarded(
+                    event_uid=row.event_uid,
+                    bot_id=row.bot_id,
+                    wants_bot=row.profile_id == profile_id and not row.deleted,
+                )
+        return [(link, by_calendar.get(link.calendar_id, {})) for link in links]
 
     async def reported_bot_id(self, event_pk: int, provider: str) -> str | None:
         async with self.database.read() as connection:

@@ -22,14 +22,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
 from meetbridge.config.live import LiveConfig, live
-from meetbridge.config.profiles import GatewayConfig
+from meetbridge.config.profiles import GatewayConfig, Profile
 from meetbridge.db.audit import AuditStore
 from meetbridge.db.database import Database
+from meetbridge.db.links import LinkRepository
 from meetbridge.db.tables import utcnow
 from meetbridge.domain.audit import (
     AuditedBot,
@@ -39,9 +40,12 @@ from meetbridge.domain.audit import (
     audit_until,
     compare,
 )
+from meetbridge.engine.forwarding.audit import audited_links
+from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import BotNotOurs, MeetbridgeError
 from meetbridge.observability import metrics
-from meetbridge.providers.audit import bot_auditor
+from meetbridge.providers.audit import BotAuditor, BotListing, bot_auditor
+from meetbridge.providers.base import event_forwarder
 from meetbridge.providers.registry import AdapterRegistry
 
 log = logging.getLogger("meetbridge.audit")
@@ -65,6 +69,7 @@ class DriftAudit:
         self.live = live(config)
         self.registry = registry
         self.store = AuditStore(database)
+        self.forwarding = ForwardingLinks(database, config, LinkRepository(database))
         self.on_enqueue: Callable[[], None] = lambda: None  # a repair enqueued jobs (wake the worker)
 
     def audited_profiles(self) -> list[str]:
@@ -76,6 +81,29 @@ class DriftAudit:
             if bot_auditor(self.registry.adapter(p)) is not None
         ]
 
+    async def _listing(
+        self,
+        adapter: object,
+        auditor: BotAuditor,
+        profile: Profile,
+        provider: str,
+        *,
+        horizon: datetime,
+        until: datetime,
+    ) -> BotListing:
+        """What the provider has, its bots named by meetbridge's events where the listing could name
+        only the calendar event they sit on (``target_id``)."""
+        if event_forwarder(adapter) is not None:  # reads each link's calendar with its own credentials
+            links = await audited_links(self.forwarding, profile, provider, utcnow())
+            listing = await auditor.audit_bots(after=horizon, until=until, links=links)
+        else:
+            calendars = await self.store.linked_calendars(profile.profile_id)
+            listing = await auditor.audit_bots(after=horizon, until=until, calendars=calendars)
+        if targets := {b.target_id for b in listing.bots if b.target_id is not None}:
+            events = await self.store.targets(profile.profile_id, provider, targets)
+            listing = msgspec.structs.replace(listing, bots=attributed(listing.bots, events))
+        return listing
+
     async def run(self, profile_id: str, *, run_id: int | None = None) -> AuditResult:
         """Audit one profile; with a ``run_id`` (a claimed run) also repair and record, else only look."""
         config = self.live.current
@@ -84,7 +112,8 @@ class DriftAudit:
             return AuditResult(
                 profile_id=profile_id, differences=[], provider_calls=0, error="not configured"
             )
-        auditor = bot_auditor(self.registry.adapter(profile))
+        adapter = self.registry.adapter(profile)
+        auditor = bot_auditor(adapter)
         if auditor is None:
             return AuditResult(
                 profile_id=profile_id,
@@ -96,11 +125,8 @@ class DriftAudit:
         now = utcnow()
         horizon = now + timedelta(seconds=config.server.migration_window_seconds)
         until = audit_until(await self.store.wanted(profile_id, provider, now), horizon)
-        calendars = await self.store.linked_calendars(profile_id)
-        listing = await auditor.audit_bots(after=horizon, until=until, calendars=calendars)
+        listing = await self._listing(adapter, auditor, profile, provider, horizon=horizon, until=until)
         bots, calls = list(listing.bots), listing.calls
-        if targets := {b.target_id for b in bots if b.target_id is not None}:
-            bots = attributed(bots, await self.store.targets(profile_id, provider, targets))
         # Read again after the listing, which may take minutes: a bot made meanwhile is then recorded
         # (a bot the listing missed is confirmed below), never taken for an orphan.
         wanted = await self.store.wanted(profile_id, provider, utcnow())

@@ -1,19 +1,38 @@
 """The audit port: what the provider has for a profile's future events, and cancelling one bot.
 
 An adapter declares ``Capabilities(audits_bots=True)`` and implements ``BotAuditor``; the engine's
-audit (engine/audit.py) asks ``bot_auditor(adapter)``, never the adapter's name.
+audit (engine/audit.py) asks ``bot_auditor(adapter)``, never the adapter's name. A forwarding
+adapter (Cronofy) holds no credentials of its own: the engine hands it the profile's links as
+``AuditedLink``s, each with the events meetbridge forwarded there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast, runtime_checkable
 
 import msgspec
 
 from meetbridge.domain.audit import AuditedBot
-from meetbridge.providers.base import Capabilities
+from meetbridge.providers.base import Capabilities, ForwardTarget
+
+
+class Forwarded(msgspec.Struct, frozen=True, kw_only=True):
+    """A meetbridge event the profile forwarded to a link's calendar, as its extension stands."""
+
+    event_uid: str
+    bot_id: str | None  # the bot meetbridge recorded (read back)
+    wants_bot: bool  # the extension names the profile and the event is not deleted
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditedLink:
+    """One forwarding link of the audited profile: where to read, and what meetbridge put there."""
+
+    target: ForwardTarget | None  # None: its credentials cannot be opened (taken as in step)
+    forwarded: Mapping[str, Forwarded]  # by the app's event_id (the forwarded copy's event_id)
 
 
 class BotListing(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,12 +46,18 @@ class BotListing(msgspec.Struct, frozen=True, kw_only=True):
 @runtime_checkable
 class BotAuditor(Protocol):
     async def audit_bots(
-        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+        self,
+        *,
+        after: datetime,
+        until: datetime,
+        calendars: Sequence[str] = (),
+        links: Sequence[AuditedLink] = (),
     ) -> BotListing:
         """The live bots joining at or after ``after``: every one this profile made (however far
         ahead), and every other one joining up to ``until`` (foreign bots on its meetings among them).
         ``calendars``: the provider calendar ids linked under the profile, for a provider that lists
-        bots per calendar (Calendar V1: per user); the others list the account and ignore them."""
+        bots per calendar (Calendar V1: per user); ``links``: a forwarding adapter's links. Each
+        adapter reads the one it needs and ignores the other."""
         ...
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:

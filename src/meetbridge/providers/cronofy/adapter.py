@@ -7,7 +7,13 @@ attendee *changes*). The record outlives a cancelled bot, because the forwarded 
 user's calendar: deleting the event later must delete it there too.
 
 A bot id is trusted only when Cronofy reported it after we last asked for a bot: the id of a bot we
-cancelled is remembered, so a report that predates the cancel is not mistaken for the new bot.
+cancelled is remembered, so a report that predates the cancel is not mistaken for the new bot (nor
+one reported before a first forward: the audit forgets a record whose bot is gone, and the forward
+that follows must wait for the new id).
+
+The record also keeps the start and meeting link forwarded with the extension (``join_at``,
+``meeting_url``: Cronofy's bot joins there), which the drift audit (audit.py) compares with the read-
+back; where it records what Cronofy has instead, the event is forwarded again though unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from meetbridge.providers.base import (
     SaveState,
 )
 from meetbridge.providers.cronofy.api import CronofyApi, CronofyInvalid
+from meetbridge.providers.cronofy.audit import CronofyAudit
 from meetbridge.providers.cronofy.forward import RECALL, attendee_emails, digest, forward_body
 from meetbridge.providers.cronofy.link_request import CronofyLinkRequest
 from meetbridge.providers.cronofy.options import CronofyOptions
@@ -66,10 +73,23 @@ def _assigns_conferencing(fields: Mapping[str, Any]) -> bool:
     return bool(profile) and profile not in ("explicit", NO_PROFILE)
 
 
-class CronofyAdapter:
+def _moved(record: ProviderState, join_at: datetime, meeting_url: str | None) -> bool:
+    """The record says Cronofy's copy starts or meets elsewhere than the event (the audit found it)."""
+    recorded = record.get("join_at")
+    try:
+        if isinstance(recorded, str) and datetime.fromisoformat(recorded) != join_at:
+            return True
+    except ValueError:
+        return True  # unreadable: forwarding again sets it right
+    return "meeting_url" in record and record["meeting_url"] != meeting_url
+
+
+class CronofyAdapter(CronofyAudit):
     name: ClassVar[str] = "cronofy"
     extension_provider: ClassVar[str] = RECALL  # Cronofy's Recall integration makes Recall bots
-    capabilities: ClassVar[Capabilities] = Capabilities(forwards=True, receives_webhooks=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        forwards=True, receives_webhooks=True, audits_bots=True
+    )
     link_request: ClassVar[type[CronofyLinkRequest]] = CronofyLinkRequest
     webhook_path: ClassVar[str] = CRONOFY_WEBHOOK_PATH
     calls: ClassVar[dict[str, str]] = {
@@ -157,8 +177,12 @@ class CronofyAdapter:
             event_id, event.fields, profile_id=upstream, forwarded_emails=record.get("attendees") or ()
         )
         body_digest = digest(body)
-        if record.get("digest") != body_digest:
+        wanted = isinstance(desired, DesiredBot)
+        moved = wanted and _moved(record, event.start_at, event.meeting_url)
+        if record.get("digest") != body_digest or moved:
             record = await self._forward(target, body, body_digest, record, save_state, upstream)
+            if wanted and not record.get("rejected"):
+                record = {**record, "join_at": event.start_at.isoformat(), "meeting_url": event.meeting_url}
         return self._outcome(desired, record, target)
 
     async def _forward(
@@ -175,6 +199,8 @@ class CronofyAdapter:
             # Recorded before the first call: if we never hear the answer, a later delete still
             # knows there may be a copy upstream.
             record = {**base, "attendees": []}
+            if target.reported_bot_id:  # reported before this first forward asked for a bot
+                record["cancelled_bot_id"] = target.reported_bot_id
             await save_state(record)
         try:
             await self.api(target).upsert_event(target.provider_calendar_id, body)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -165,10 +165,14 @@ class CronofyApi:
         include_deleted: bool = True,
         only_managed: bool = False,
         tzid: str = "Etc/UTC",
+        from_date: date | None = None,
+        to_date: date | None = None,
     ) -> AsyncIterator[list[CronofyEvent]]:
-        """One list per page, following ``pages.next_page`` (absolute, same origin only)."""
+        """One list per page, following ``pages.next_page`` (absolute, same origin only).
+        ``from_date``/``to_date``: events ending on or after / starting before those days (§3)."""
         query: list[tuple[str, str]] = [("tzid", tzid)]
         query += [("calendar_ids[]", calendar_id) for calendar_id in calendar_ids]
+        query += [(name, day.isoformat()) for name, day in (("from", from_date), ("to", to_date)) if day]
         if last_modified is not None:
             query.append(("last_modified", utc_text(last_modified)))
         query += [

@@ -40,6 +40,9 @@ class CronofyEvent(msgspec.Struct, kw_only=True):
     extensions: list[dict[str, Any]] | None = None
     meeting_url: str | None = None
     conferencing: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+    url: str | None = None
+    transparency: str | None = None
     created: datetime | None = None
     updated: datetime | None = None
 

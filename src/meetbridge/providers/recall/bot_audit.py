@@ -19,7 +19,7 @@ import msgspec
 
 from meetbridge.domain.audit import AuditedBot, Meeting
 from meetbridge.errors import ProviderNotFound, ProviderUnavailable
-from meetbridge.providers.audit import BotListing
+from meetbridge.providers.audit import AuditedLink, BotListing
 from meetbridge.providers.http import ProviderHttp, iso_utc, path_segment
 
 BOTS = "/api/v1/bot/"
@@ -81,7 +81,12 @@ class RecallBotAudit:
             calls += 1
 
     async def audit_bots(
-        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+        self,
+        *,
+        after: datetime,
+        until: datetime,
+        calendars: Sequence[str] = (),
+        links: Sequence[AuditedLink] = (),
     ) -> BotListing:
         every, range_calls = await self._pages(
             {"join_at_after": iso_utc(after), "join_at_before": iso_utc(until)}

@@ -39,7 +39,7 @@ from datetime import datetime
 
 from meetbridge.domain.audit import AuditedBot, meeting_of
 from meetbridge.errors import ProviderNotFound
-from meetbridge.providers.audit import BotListing
+from meetbridge.providers.audit import AuditedLink, BotListing
 from meetbridge.providers.base import POLL_WINDOW
 from meetbridge.providers.recall.calendar_v1_api import CalendarMeeting, CalendarV1Api
 
@@ -74,7 +74,12 @@ class RecallCalendarV1Audit:
         raise NotImplementedError
 
     async def audit_bots(
-        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+        self,
+        *,
+        after: datetime,
+        until: datetime,
+        calendars: Sequence[str] = (),
+        links: Sequence[AuditedLink] = (),
     ) -> BotListing:
         found: dict[str, AuditedBot] = {}
         self.audit_meetings = {}

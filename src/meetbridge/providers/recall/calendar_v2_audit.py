@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from meetbridge.domain.audit import AuditedBot, meeting_of
 from meetbridge.domain.dedup import deduplication_key
 from meetbridge.errors import BotNotOurs
-from meetbridge.providers.audit import BotListing
+from meetbridge.providers.audit import AuditedLink, BotListing
 from meetbridge.providers.recall.calendar_v2_api import CalendarV2Api, RecallCalendarEvent
 from meetbridge.providers.recall.options import RecallCalendarV2Options
 
@@ -61,7 +61,12 @@ class RecallCalendarV2Audit:
         )
 
     async def audit_bots(
-        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
+        self,
+        *,
+        after: datetime,
+        until: datetime,
+        calendars: Sequence[str] = (),
+        links: Sequence[AuditedLink] = (),
     ) -> BotListing:
         calls, emails = 0, dict[str, str | None]()
         found: dict[str, AuditedBot] = {}

@@ -4,6 +4,8 @@
 - `PATCH /_sandbox/calendar-events/{event_id}`: change times and/or raw -> 200
 - `DELETE /_sandbox/calendar-events/{event_id}`: mark deleted, unschedule its bots -> 200
   (each of the three bumps `updated_at` and sends a signed `calendar.sync_events`)
+- `POST /_sandbox/calendar-v2/bots/{bot_id}/move`: `{start_time}` moves a scheduled bot, id kept, on
+  every event holding it (someone at Recall, behind the client's back) -> 200; no webhook
 - `POST /_sandbox/calendars/{calendar_id}/status`: e.g. `disconnected` -> 200, sends `calendar.update`
 - `GET|POST /_sandbox/calendar-v2/config`: page size, per-key hold time (to provoke 409s)
 - `POST /_sandbox/calendar-v2/reset`: forget every calendar and event (bots: `/_sandbox/reset`); the
@@ -23,6 +25,7 @@ from meetbridge.sandbox.recall.calendar_v2.models import (
     CalendarV2ConfigIn,
     CalendarV2ConfigOut,
     ChangeEventIn,
+    MoveBotIn,
     SeedEventIn,
 )
 from meetbridge.sandbox.recall.calendar_v2.routes import CalendarsDep
@@ -51,6 +54,17 @@ async def change_event(
 )
 async def delete_event(event_id: FromPath[str], calendar_v2: CalendarsDep) -> Response[Any]:
     return await admin_answer(200, calendar_v2.delete_event(event_id))
+
+
+@post(
+    "/_sandbox/calendar-v2/bots/{bot_id:str}/move",
+    operation_id="sandbox_recall_admin_move_calendar_v2_bot",
+    status_code=200,
+)
+async def move_bot(
+    bot_id: FromPath[str], data: JSONBody[MoveBotIn], calendar_v2: CalendarsDep
+) -> Response[Any]:
+    return await admin_answer(200, calendar_v2.move_bot(bot_id, data.start_time))
 
 
 @post("/_sandbox/calendars/{calendar_id:str}/status", operation_id="sandbox_recall_admin_set_calendar_status")
@@ -93,6 +107,7 @@ CALENDAR_V2_ADMIN_HANDLERS = [
     seed_event,
     change_event,
     delete_event,
+    move_bot,
     set_status,
     get_config,
     set_config,

@@ -129,6 +129,12 @@ class ChangeEventIn(msgspec.Struct, forbid_unknown_fields=True):
     raw: dict[str, Any] | None = None
 
 
+class MoveBotIn(msgspec.Struct, forbid_unknown_fields=True):
+    """`POST /_sandbox/calendar-v2/bots/{bot_id}/move`: the bot's new join time."""
+
+    start_time: AwareDatetime
+
+
 class CalendarStatusIn(msgspec.Struct, forbid_unknown_fields=True):
     status: CalendarStatus
     error_code: str | None = None

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -145,6 +146,17 @@ class BotScheduler:
             del self._slots[slot.id]
             del self._live[slot.key]
             await self._delete_bot(slot.bot_id)
+
+    async def move(self, bot_id: str, start_time: datetime) -> None:
+        """Someone at Recall moves a scheduled bot (its id kept): every event holding it shows it at
+        ``start_time``. 404 for a bot no event holds, Recall's own refusal (dispatched) as it is."""
+        slots = [slot for slot in self._slots.values() if slot.bot_id == bot_id]
+        if not slots:
+            raise SandboxError(404, {"detail": "Not found."})
+        body = msgspec.json.encode({"join_at": start_time.isoformat()})
+        await self.recall.update_bot(bot_id, parse_bot_body(body, creating=False))
+        for slot in slots:
+            slot.start_time = start_time
 
     async def unschedule(self, event: EventRecord) -> None:
         for slot in self.entries(event):

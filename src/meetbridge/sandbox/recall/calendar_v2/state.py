@@ -302,6 +302,12 @@ class CalendarV2Sandbox:
             self._touch(event)
             return self._event_out(event)
 
+    async def move_bot(self, bot_id: str, start_time: datetime) -> dict[str, str]:
+        """Not a calendar change: no `updated_at` bump and no sync webhook (only the bot moved)."""
+        async with self._lock:
+            await self.scheduler.move(bot_id, start_time.astimezone(UTC))
+            return {"bot_id": bot_id, "start_time": start_time.astimezone(UTC).isoformat()}
+
     async def delete_event(self, event_id: str) -> CalendarEventOut:
         """Marked deleted, never removed; its future bots go with it (guide: "Deleted events")."""
         async with self._lock:
