@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from meetbridge.errors import WebhookRejected
-from meetbridge.providers.audit import BotAuditor, bot_auditor
+from meetbridge.providers.audit import AuditScope, BotAuditor, bot_auditor
 from meetbridge.providers.base import (
     CalendarLinker,
     Capabilities,
@@ -121,9 +121,8 @@ async def test_an_audit_lists_the_bot_it_made_tagged_finds_it_and_cancels_it(aud
     linked = (await auditing.prepare(event)).linked
     calendars = [linked.provider_calendar_id] if linked and linked.provider_calendar_id else []
     links = auditing.audit_links(outcome.bot_id) if auditing.audit_links else []
-    listing = await auditor.audit_bots(
-        after=START, until=START + timedelta(days=2), calendars=calendars, links=links
-    )
+    scope = AuditScope(after=START, until=START + timedelta(days=2), calendars=calendars, links=links)
+    listing = await auditor.audit_bots(scope)
     [bot] = listing.bots
     assert (bot.bot_id, bot.join_at) == (outcome.bot_id, event.start_at)
     # Recognised as the profile's: by its tag naming the event, or (Calendar V2, whose listing shows
@@ -144,9 +143,7 @@ async def test_an_audit_lists_the_bot_it_made_tagged_finds_it_and_cancels_it(aud
     await auditor.cancel_bot(outcome.bot_id)
     await auditor.cancel_bot(outcome.bot_id)  # gone already is fine
     assert await auditor.find_bot(outcome.bot_id) is None
-    again = await auditor.audit_bots(
-        after=START, until=START + timedelta(days=2), calendars=calendars, links=links
-    )
+    again = await auditor.audit_bots(scope)
     assert again.bots == []
 
 
@@ -261,5 +258,5 @@ async def auditing_listing(harness: Harness, recorded: str | None) -> list[Any]:
     auditor = bot_auditor(harness.adapter)
     assert auditor is not None
     links = harness.audit_links(recorded) if harness.audit_links else []
-    listing = await auditor.audit_bots(after=START, until=START + timedelta(days=2), links=links)
+    listing = await auditor.audit_bots(AuditScope(after=START, until=START + timedelta(days=2), links=links))
     return list(listing.bots)

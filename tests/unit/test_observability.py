@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -20,7 +19,7 @@ from meetbridge.engine.audit import DriftAudit
 from meetbridge.errors import ConfigError
 from meetbridge.observability import logs, metrics
 from meetbridge.observability.logs import ContextFilter, JsonFormatter, TextFormatter, secrets_of
-from meetbridge.providers.audit import BotListing
+from meetbridge.providers.audit import AuditScope, BotListing
 from meetbridge.providers.base import Capabilities
 from meetbridge.settings import Settings, default_catalogue_dir
 
@@ -154,9 +153,7 @@ class _Auditor:
     def __init__(self, bots: list[AuditedBot]) -> None:
         self.bots, self.cancelled = bots, list[str]()
 
-    async def audit_bots(
-        self, *, after: datetime, until: datetime, calendars: Sequence[str] = ()
-    ) -> BotListing:
+    async def audit_bots(self, scope: AuditScope) -> BotListing:
         return BotListing(bots=self.bots, calls=1)
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:

@@ -44,7 +44,7 @@ from meetbridge.engine.forwarding.audit import audited_links
 from meetbridge.engine.forwarding.credentials import ForwardingLinks
 from meetbridge.errors import BotNotOurs, MeetbridgeError
 from meetbridge.observability import metrics
-from meetbridge.providers.audit import BotAuditor, BotListing, bot_auditor
+from meetbridge.providers.audit import AuditScope, BotAuditor, BotListing, bot_auditor
 from meetbridge.providers.base import event_forwarder
 from meetbridge.providers.registry import AdapterRegistry
 
@@ -95,10 +95,10 @@ class DriftAudit:
         only the calendar event they sit on (``target_id``)."""
         if event_forwarder(adapter) is not None:  # reads each link's calendar with its own credentials
             links = await audited_links(self.forwarding, profile, provider, utcnow())
-            listing = await auditor.audit_bots(after=horizon, until=until, links=links)
+            listing = await auditor.audit_bots(AuditScope(after=horizon, until=until, links=links))
         else:
             calendars = await self.store.linked_calendars(profile.profile_id)
-            listing = await auditor.audit_bots(after=horizon, until=until, calendars=calendars)
+            listing = await auditor.audit_bots(AuditScope(after=horizon, until=until, calendars=calendars))
         if targets := {b.target_id for b in listing.bots if b.target_id is not None}:
             events = await self.store.targets(profile.profile_id, provider, targets)
             listing = msgspec.structs.replace(listing, bots=attributed(listing.bots, events))

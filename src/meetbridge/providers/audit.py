@@ -35,6 +35,17 @@ class AuditedLink:
     forwarded: Mapping[str, Forwarded]  # by the app's event_id (the forwarded copy's event_id)
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuditScope:
+    """What one audit of a profile reads. Each adapter takes the part it needs of ``calendars``
+    (listed per calendar: Calendar V1, per user) and ``links`` (a forwarding adapter's)."""
+
+    after: datetime  # the end of the safety window: nothing joining sooner is listed
+    until: datetime  # the furthest join time meetbridge set (bots of others are listed up to it)
+    calendars: Sequence[str] = ()  # the provider calendar ids linked under the profile
+    links: Sequence[AuditedLink] = ()
+
+
 class BotListing(msgspec.Struct, frozen=True, kw_only=True):
     bots: list[AuditedBot]
     calls: int  # provider calls the listing took (pages)
@@ -45,19 +56,9 @@ class BotListing(msgspec.Struct, frozen=True, kw_only=True):
 
 @runtime_checkable
 class BotAuditor(Protocol):
-    async def audit_bots(
-        self,
-        *,
-        after: datetime,
-        until: datetime,
-        calendars: Sequence[str] = (),
-        links: Sequence[AuditedLink] = (),
-    ) -> BotListing:
-        """The live bots joining at or after ``after``: every one this profile made (however far
-        ahead), and every other one joining up to ``until`` (foreign bots on its meetings among them).
-        ``calendars``: the provider calendar ids linked under the profile, for a provider that lists
-        bots per calendar (Calendar V1: per user); ``links``: a forwarding adapter's links. Each
-        adapter reads the one it needs and ignores the other."""
+    async def audit_bots(self, scope: AuditScope) -> BotListing:
+        """The live bots joining at or after ``scope.after``: every one this profile made (however far
+        ahead), and every other one joining up to ``scope.until`` (foreign bots on its meetings)."""
         ...
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:

@@ -32,7 +32,6 @@ paged, paced under the application's ``api`` limit with every other Cronofy call
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +39,7 @@ from meetbridge.config.profiles import Profile
 from meetbridge.domain.audit import AuditedBot, meeting_of
 from meetbridge.domain.extensions import NO_PROFILE
 from meetbridge.errors import ProviderNotFound
-from meetbridge.providers.audit import AuditedLink, BotListing
+from meetbridge.providers.audit import AuditedLink, AuditScope, BotListing
 from meetbridge.providers.base import ForwardTarget
 from meetbridge.providers.cronofy.api import CronofyApi
 from meetbridge.providers.cronofy.forward import RECALL
@@ -74,18 +73,10 @@ class CronofyAudit:
     def api(self, target: ForwardTarget) -> CronofyApi:
         raise NotImplementedError
 
-    async def audit_bots(
-        self,
-        *,
-        after: datetime,
-        until: datetime,
-        calendars: Sequence[str] = (),
-        links: Sequence[AuditedLink] = (),
-    ) -> BotListing:
+    async def audit_bots(self, scope: AuditScope) -> BotListing:
         # No upper bound: a copy that should have no bot may start however far ahead.
-        del until
         calls, self.audit_copies, self.audit_listed = 0, {}, {}
-        for link in links:
+        for link in scope.links:
             if link.target is None:
                 for forwarded in link.forwarded.values():
                     if forwarded.bot_id:
@@ -97,7 +88,7 @@ class CronofyAudit:
                 include_managed=True,
                 only_managed=True,
                 include_deleted=False,
-                from_date=after.date(),
+                from_date=scope.after.date(),
             )
             async for page in pages:
                 calls += 1

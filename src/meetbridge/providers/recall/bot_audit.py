@@ -11,7 +11,6 @@ creates' crash recovery.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ import msgspec
 
 from meetbridge.domain.audit import AuditedBot, Meeting
 from meetbridge.errors import ProviderNotFound, ProviderUnavailable
-from meetbridge.providers.audit import AuditedLink, BotListing
+from meetbridge.providers.audit import AuditScope, BotListing
 from meetbridge.providers.http import ProviderHttp, iso_utc, path_segment
 
 BOTS = "/api/v1/bot/"
@@ -80,19 +79,12 @@ class RecallBotAudit:
             response = await self.http.request("list_bots", "GET", link)
             calls += 1
 
-    async def audit_bots(
-        self,
-        *,
-        after: datetime,
-        until: datetime,
-        calendars: Sequence[str] = (),
-        links: Sequence[AuditedLink] = (),
-    ) -> BotListing:
+    async def audit_bots(self, scope: AuditScope) -> BotListing:
         every, range_calls = await self._pages(
-            {"join_at_after": iso_utc(after), "join_at_before": iso_utc(until)}
+            {"join_at_after": iso_utc(scope.after), "join_at_before": iso_utc(scope.until)}
         )
         beyond, beyond_calls = await self._pages(
-            {f"metadata__{PROFILE_KEY}": self.profile_id, "join_at_after": iso_utc(until)}
+            {f"metadata__{PROFILE_KEY}": self.profile_id, "join_at_after": iso_utc(scope.until)}
         )
         unique = {bot.id: bot for bot in [*every, *beyond]}
         return BotListing(bots=[audited(bot) for bot in unique.values()], calls=range_calls + beyond_calls)

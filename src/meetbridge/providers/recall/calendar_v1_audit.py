@@ -34,12 +34,9 @@ from before the audit have neither); ``find_bot`` answers from the last listing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 from meetbridge.domain.audit import AuditedBot, meeting_of
 from meetbridge.errors import ProviderNotFound
-from meetbridge.providers.audit import AuditedLink, BotListing
+from meetbridge.providers.audit import AuditScope, BotListing
 from meetbridge.providers.base import POLL_WINDOW
 from meetbridge.providers.recall.calendar_v1_api import CalendarMeeting, CalendarV1Api
 
@@ -73,20 +70,13 @@ class RecallCalendarV1Audit:
     def meeting_link(self, meeting: CalendarMeeting) -> str | None:
         raise NotImplementedError
 
-    async def audit_bots(
-        self,
-        *,
-        after: datetime,
-        until: datetime,
-        calendars: Sequence[str] = (),
-        links: Sequence[AuditedLink] = (),
-    ) -> BotListing:
+    async def audit_bots(self, scope: AuditScope) -> BotListing:
         found: dict[str, AuditedBot] = {}
         self.audit_meetings = {}
         # Through the polled window at least: an override left on a meeting no extension wants is
         # beyond the wanted ones' range, and meetbridge steers no meeting further out than it polls.
-        until = max(until, after + POLL_WINDOW[1])
-        for user_id in dict.fromkeys(calendars):
+        after, until = scope.after, max(scope.until, scope.after + POLL_WINDOW[1])
+        for user_id in dict.fromkeys(scope.calendars):
             try:
                 meetings = await self.api.list_meetings(user_id, start_after=after, start_before=until)
             except ProviderNotFound:
@@ -100,7 +90,7 @@ class RecallCalendarV1Audit:
                     self.audit_meetings[bot.bot_id] = (user_id, meeting.id)
         # Not exclusive: setting the override again on a meeting makes the bot there meetbridge's, it
         # removes no one's.
-        return BotListing(bots=list(found.values()), calls=len(dict.fromkeys(calendars)))
+        return BotListing(bots=list(found.values()), calls=len(dict.fromkeys(scope.calendars)))
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:
         # The listing read every meeting of the linked users in the range: a bot none of them holds

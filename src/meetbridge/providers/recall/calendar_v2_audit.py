@@ -18,13 +18,12 @@ profile's key on a meeting no extension wants is not reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from meetbridge.domain.audit import AuditedBot, meeting_of
 from meetbridge.domain.dedup import deduplication_key
 from meetbridge.errors import BotNotOurs
-from meetbridge.providers.audit import AuditedLink, BotListing
+from meetbridge.providers.audit import AuditScope, BotListing
 from meetbridge.providers.recall.calendar_v2_api import CalendarV2Api, RecallCalendarEvent
 from meetbridge.providers.recall.options import RecallCalendarV2Options
 
@@ -60,21 +59,14 @@ class RecallCalendarV2Audit:
             provider_event_id=event.id,
         )
 
-    async def audit_bots(
-        self,
-        *,
-        after: datetime,
-        until: datetime,
-        calendars: Sequence[str] = (),
-        links: Sequence[AuditedLink] = (),
-    ) -> BotListing:
+    async def audit_bots(self, scope: AuditScope) -> BotListing:
         calls, emails = 0, dict[str, str | None]()
         found: dict[str, AuditedBot] = {}
         self.audit_events = {}
         # Through the synced window at least: a bot left on an event no extension wants joins
         # beyond the wanted ones' range, and meetbridge makes none further out than it syncs.
-        until = max(until, after + self.sync_window)
-        async for page in self.api.list_events_starting(start_gte=after, start_lte=until):
+        until = max(scope.until, scope.after + self.sync_window)
+        async for page in self.api.list_events_starting(start_gte=scope.after, start_lte=until):
             calls += 1
             for event in page:
                 our_key = await self._our_key(event, emails)
