@@ -17,6 +17,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meetbridge.db.database import Prepared
 from meetbridge.db.tables import jobs
 from meetbridge.errors import LeaseLost
 
@@ -28,6 +29,12 @@ class Lease(msgspec.Struct, frozen=True):
 
 
 current_lease: ContextVar[Lease | None] = ContextVar("meetbridge_lease", default=None)
+# On every write a job makes: compiled once (SQLAlchemy's per-statement build was a third of it).
+_HELD_TOKEN = Prepared(
+    sa.select(jobs.c.lease_token)
+    .where(jobs.c.kind == sa.bindparam("lease_kind"), jobs.c.subject == sa.bindparam("lease_subject"))
+    .with_for_update()
+)
 
 
 async def check_lease(connection: AsyncConnection) -> None:
@@ -38,12 +45,8 @@ async def check_lease(connection: AsyncConnection) -> None:
     lease = current_lease.get()
     if lease is None:
         return
-    held = await connection.scalar(
-        sa.select(jobs.c.lease_token)
-        .where(jobs.c.kind == lease.kind, jobs.c.subject == lease.subject)
-        .with_for_update()
-    )
-    if held != lease.token:
+    held = await _HELD_TOKEN.rows(connection, {"lease_kind": lease.kind, "lease_subject": lease.subject})
+    if not held or held[0][0] != lease.token:
         raise LeaseLost(
             f"{lease.kind} job {lease.subject}: its lease passed to another worker; this worker's "
             "result is not written"
