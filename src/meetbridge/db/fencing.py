@@ -29,7 +29,7 @@ class Lease(msgspec.Struct, frozen=True):
 
 
 current_lease: ContextVar[Lease | None] = ContextVar("meetbridge_lease", default=None)
-# On every write a job makes: compiled once (SQLAlchemy's per-statement build was a third of it).
+# On every write a job makes: compiled once, as the write-back's statements (engine/reconcile.py).
 _HELD_TOKEN = Prepared(
     sa.select(jobs.c.lease_token)
     .where(jobs.c.kind == sa.bindparam("lease_kind"), jobs.c.subject == sa.bindparam("lease_subject"))

@@ -39,8 +39,9 @@ from meetbridge.providers.base import (
 )
 from meetbridge.providers.registry import AdapterRegistry
 
-# The write-back's statements, compiled once: building and compiling them per job was about a third
-# of the worker's CPU for a bot create (cProfile, benchmarks/job_drain.py at 50 ms).
+# The write-back's statements, compiled once: SQLAlchemy's statement building was the largest item
+# of the write-back under cProfile; compiled once, the worker's CPU for 600 bot creates went from
+# 4.86 s to 4.55 s, its start included (benchmarks/job_drain.py's setup at 50 ms).
 _EVENT_TO_WRITE = Prepared(
     # FOR UPDATE: metadata is read-modify-write and webhooks write it too (PostgreSQL; on SQLite the
     # single writer already serialises).
