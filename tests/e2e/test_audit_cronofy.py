@@ -7,6 +7,7 @@ meetbridge knows is only what the pushes that were not suppressed told it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,6 +120,10 @@ def test_a_copy_deleted_upstream_is_reported_then_forwarded_again_with_its_new_b
     ]
     # Looking changes nothing: one read of the link's copies, no write anywhere, not a row.
     assert cron.cronofy_calls() == [("GET", "/v1/events", 200)]
+    code, out = audit_cli(cron, PROFILE, "--json")
+    [report] = json.loads(out)
+    assert (code, report["provider_calls"]) == (1, 1)  # confirming the missing bot asked nobody
+    assert cron.cronofy_calls() == [("GET", "/v1/events", 200)] * 2
     assert [c for c in cron.sandbox.calls() if c["method"] != "GET"] == []
     assert rows(cron) == before
 

@@ -4,21 +4,17 @@ report older than the one applied changes nothing (issue 14, item 8)."""
 from __future__ import annotations
 
 import base64
-import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import msgspec
 import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 
 from meetbridge.db.tables import event_extensions
-from meetbridge.providers.recall.webhooks import sign_recall_webhook
 from meetbridge.settings import Settings
 from tests.conftest import Api, app_api
-from tests.service.conftest import gateway_on
+from tests.service.conftest import bot_status_delivery, event_with_bot, gateway_on
 
 SECRET = "whsec_" + base64.b64encode(b"order-secret").decode()
 CONFIG = """
@@ -41,40 +37,14 @@ async def api(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatc
 
 
 async def report(api: Api, code: str, updated_at: str, sub_code: str | None = None) -> None:
-    """A signed bot status delivery, as Recall's dashboard webhooks send it."""
-    data = {"code": code, "sub_code": sub_code, "updated_at": updated_at}
-    body = msgspec.json.encode(
-        {"event": f"bot.{code}", "data": {"bot": {"id": BOT_ID, "metadata": {}}, "data": data}}
-    )
-    msg_id, stamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(stamp),
-        "webhook-signature": sign_recall_webhook(SECRET, msg_id, stamp, body),
-    }
+    body, headers = bot_status_delivery(SECRET, BOT_ID, code, updated_at, sub_code)
     answered = await api.client.post("/v1/webhooks/recall/ours", content=body, headers=headers)
     assert answered.status_code == 200, answered.text
 
 
 @pytest.fixture
 async def calendar_id(api: Api) -> str:
-    calendar_id = await api.calendar()
-    body = {
-        "event_id": "ev1",
-        "summary": "Ours",
-        "start": "2031-05-06T15:00:00Z",
-        "end": "2031-05-06T15:30:00Z",
-        "location": {"description": "https://zoom.us/j/1234567890"},
-        "extensions": [{"provider": "recall", "profile_id": "ours"}],
-    }
-    assert (await api.upsert(calendar_id, body)).status_code == 202
-    async with api.gateway.database.write() as connection:  # as the worker leaves it after Create Bot
-        await connection.execute(
-            event_extensions.update().values(
-                bot_id=BOT_ID, status="scheduled", provider_state={"bot_id": BOT_ID}
-            )
-        )
-    return calendar_id
+    return await event_with_bot(api, "ours", BOT_ID)
 
 
 async def stored_status(api: Api) -> str | None:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import base64
-import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import msgspec
 import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 
 from meetbridge.db.tables import event_extensions
-from meetbridge.providers.recall.webhooks import sign_recall_webhook
 from meetbridge.settings import Settings
 from tests.conftest import Api, app_api
-from tests.service.conftest import gateway_on
+from tests.service.conftest import bot_status_delivery, event_with_bot, gateway_on
 
 SECRETS = {
     name: "whsec_" + base64.b64encode(f"{name}-secret".encode()).decode() for name in ("ours", "other")
@@ -46,32 +42,11 @@ async def api(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatc
 
 
 def fatal(profile: str) -> tuple[bytes, dict[str, str]]:
-    data = {"code": "fatal", "sub_code": "bot_kicked", "updated_at": "2031-01-01T00:00:00Z"}
-    body = msgspec.json.encode(
-        {"event": "bot.fatal", "data": {"bot": {"id": BOT_ID, "metadata": {}}, "data": data}}
-    )
-    msg_id, stamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-    signature = sign_recall_webhook(SECRETS[profile], msg_id, stamp, body)
-    return body, {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "webhook-signature": signature}
+    return bot_status_delivery(SECRETS[profile], BOT_ID, "fatal", "2031-01-01T00:00:00Z", "bot_kicked")
 
 
 async def test_a_report_verified_for_another_account_changes_nothing(api: Api) -> None:
-    calendar_id = await api.calendar()
-    body = {
-        "event_id": "ev1",
-        "summary": "Ours",
-        "start": "2031-05-06T15:00:00Z",
-        "end": "2031-05-06T15:30:00Z",
-        "location": {"description": "https://zoom.us/j/1234567890"},
-        "extensions": [{"provider": "recall", "profile_id": "ours"}],
-    }
-    assert (await api.upsert(calendar_id, body)).status_code == 202
-    async with api.gateway.database.write() as connection:  # as the worker leaves it after Create Bot
-        await connection.execute(
-            event_extensions.update().values(
-                bot_id=BOT_ID, status="scheduled", provider_state={"bot_id": BOT_ID}
-            )
-        )
+    calendar_id = await event_with_bot(api, "ours", BOT_ID)
     before = await api.event(calendar_id, "ev1")
 
     content, headers = fatal("other")

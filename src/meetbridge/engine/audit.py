@@ -139,7 +139,7 @@ class DriftAudit:
         confirmed: list[AuditedBot] = []
         for difference in differences:
             if difference.kind is DriftKind.MISSING:
-                calls += 1
+                calls += 1 if listing.finds_by_call else 0
                 found = await auditor.find_bot(difference.bot_id)
                 if found is not None:
                     confirmed.append(found)

@@ -52,6 +52,8 @@ class BotListing(msgspec.Struct, frozen=True, kw_only=True):
     # A new bot on an event replaces the one there (Calendar V2: one scheduled bot per event), so a
     # missing bot is not made again over another integration's: both are reported instead.
     exclusive: bool = False
+    # Whether ``find_bot`` asks the provider (one call each) or answers from this listing.
+    finds_by_call: bool = True
 
 
 @runtime_checkable

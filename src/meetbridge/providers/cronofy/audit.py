@@ -94,7 +94,7 @@ class CronofyAudit:
                 calls += 1
                 for event in page:
                     self._read(link, event)
-        return BotListing(bots=list(self.audit_listed.values()), calls=calls)
+        return BotListing(bots=list(self.audit_listed.values()), calls=calls, finds_by_call=False)
 
     def _read(self, link: AuditedLink, event: CronofyEvent) -> None:
         shown, start = event.recall_bot_id, read_start(event)

@@ -90,7 +90,9 @@ class RecallCalendarV1Audit:
                     self.audit_meetings[bot.bot_id] = (user_id, meeting.id)
         # Not exclusive: setting the override again on a meeting makes the bot there meetbridge's, it
         # removes no one's.
-        return BotListing(bots=list(found.values()), calls=len(dict.fromkeys(scope.calendars)))
+        return BotListing(
+            bots=list(found.values()), calls=len(dict.fromkeys(scope.calendars)), finds_by_call=False
+        )
 
     async def find_bot(self, bot_id: str) -> AuditedBot | None:
         # The listing read every meeting of the linked users in the range: a bot none of them holds
