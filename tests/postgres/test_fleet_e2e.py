@@ -65,7 +65,7 @@ def test_three_replicas_started_together_on_an_empty_database_come_up_healthy(fl
         log = replica.log()
         assert "Traceback" not in log, log
         assert "IntegrityError" not in log, log
-    fleet.ensure_running()
+    fleet.fresh()
     for replica in fleet.replicas:
         ready = httpx.get(f"{replica.url}/readyz", timeout=5)
         answer = ready.json()
@@ -73,8 +73,7 @@ def test_three_replicas_started_together_on_an_empty_database_come_up_healthy(fl
 
 
 def test_ninety_events_round_robin_get_exactly_ninety_bots_that_every_replica_shows(fleet: Fleet) -> None:
-    fleet.ensure_running()
-    fleet.bots.clear_calls()
+    fleet.fresh()
     sent = bodies("burst", 90, 5_100_000_000)
 
     acknowledged = fleet.upsert_round_robin(sent)
@@ -97,8 +96,7 @@ def test_ninety_events_round_robin_get_exactly_ninety_bots_that_every_replica_sh
 
 
 def test_sigkill_of_one_replica_mid_burst_still_gives_one_bot_per_acknowledged_event(fleet: Fleet) -> None:
-    fleet.ensure_running()
-    fleet.bots.clear_calls()
+    fleet.fresh()
     fleet.bots.add_fault(endpoint="create_bot", latency_ms=300, count=60)  # creates in flight at the kill
     victim = fleet.replicas[2]
     victim_pid = victim.pid
@@ -146,8 +144,7 @@ def test_sigkill_of_one_replica_mid_burst_still_gives_one_bot_per_acknowledged_e
 
 
 def test_sigterm_hands_a_replicas_jobs_back_and_every_event_still_gets_one_bot(fleet: Fleet) -> None:
-    fleet.ensure_running()
-    fleet.bots.clear_calls()
+    fleet.fresh()
     fleet.bots.add_fault(endpoint="create_bot", latency_ms=2500, count=30)  # creates under way at the stop
     victim = fleet.replicas[1]
     sent = bodies("term", 30, 5_500_000_000)
@@ -198,8 +195,7 @@ def test_a_create_bot_limit_is_shared_by_the_fleet(fleet: Fleet) -> None:
     checks the parameters for every limit). Three pacers of their own would have let 81 through at
     once: all 60 within a couple of seconds. The stand-in stamps a call as it answers, and a busy one
     answers several at once: each window allows a few calls of jitter, and the spread less a second."""
-    fleet.ensure_running()
-    fleet.paced.clear_calls()
+    fleet.fresh()
     sent = bodies("paced", 60, 5_300_000_000, profile_id="paced")
 
     assert len(fleet.upsert_round_robin(sent)) == 60
@@ -220,7 +216,7 @@ def test_a_create_bot_limit_is_shared_by_the_fleet(fleet: Fleet) -> None:
 
 
 def test_a_replica_paused_past_its_lease_does_not_overwrite_the_new_owner(fleet: Fleet) -> None:
-    fleet.ensure_running()
+    fleet.fresh()
     event_id = "paused-1"
     body = bodies("unused", 1, 5_400_000_000)[0] | {"event_id": event_id}
     assert fleet.upsert_round_robin([body]) == [event_id]

@@ -52,7 +52,7 @@ def test_five_times_the_limit_at_once_gets_no_429_and_one_bot_per_event(fleet: F
     burst = round(tolerance / interval) + 1
     law = burst + int(WINDOW_SECONDS / interval)
     assert (burst, law) == (27, 31)
-    fleet.ensure_running()
+    fleet.fresh()
     limits = {"limits": {"create_bot": {"calls": STAND_IN_LIMIT, "window_seconds": WINDOW_SECONDS}}}
     assert fleet.paced.admin.put("/_sandbox/rate-limits", json=limits).status_code == 200
     fleet.paced.clear_calls()
