@@ -141,7 +141,7 @@ class Reconciler:
     async def prepare(self, event_pks: list[int]) -> None:
         """Read a claimed batch's events in one go (the worker calls this after claiming, so each is
         read after its claim, as ``run`` would): one read per job was most of a no-op job's cost."""
-        self._ahead = {}
+        self._ahead = {}  # first: a read that fails leaves no older batch's rows to be taken as fresh
         self._ahead = await self.events.get_many(event_pks)
 
     async def run(self, event_pk: int) -> None:
