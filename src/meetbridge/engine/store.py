@@ -85,17 +85,24 @@ class JobStore:
         return claimed
 
     async def heartbeat(self, owner: str, keys: list[JobKey]) -> None:
-        """Renew this worker's leases. On PostgreSQL rows another transaction holds are skipped, not
-        waited for: a sync enqueueing several of them in another order could otherwise deadlock with
-        this statement. A skipped lease is renewed by the next beat (a third of the lease later)."""
+        """Renew this worker's leases, skipping rows another transaction holds (``_unlocked``): a
+        skipped lease is renewed by the next beat (a third of the lease later)."""
         if not keys:
             return
-        mine = sa.and_(sa.tuple_(jobs.c.kind, jobs.c.subject).in_(keys), jobs.c.lease_owner == owner)
-        if not self.database.is_sqlite:
-            free = sa.select(jobs.c.kind, jobs.c.subject).where(mine).with_for_update(skip_locked=True)
-            mine = sa.tuple_(jobs.c.kind, jobs.c.subject).in_(free)
+        mine = self._unlocked(
+            sa.and_(sa.tuple_(jobs.c.kind, jobs.c.subject).in_(keys), jobs.c.lease_owner == owner)
+        )
         async with self.database.write() as connection:
             await connection.execute(jobs.update().where(mine).values(lease_expires_at=utcnow() + self.lease))
+
+    def _unlocked(self, rows: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+        """``rows`` less those another transaction holds, on PostgreSQL (FOR UPDATE SKIP LOCKED): a
+        statement locking many job rows then never waits, so it cannot deadlock with a sync that
+        enqueues them in another order. SQLite's one writer has no such race."""
+        if self.database.is_sqlite:
+            return rows
+        free = sa.select(jobs.c.kind, jobs.c.subject).where(rows).with_for_update(skip_locked=True)
+        return sa.tuple_(jobs.c.kind, jobs.c.subject).in_(free)
 
     async def finish(self, owner: str, job: ClaimedJob) -> bool:
         """Delete the job unless it was enqueued again meanwhile; True when it is gone."""
@@ -113,18 +120,14 @@ class JobStore:
         the rest is finished alone (released to run again). Returns the keys of the jobs now gone.
 
         One delete for the batch, not one transaction each: finishing was 0.8 ms of a no-op job's
-        2-3 ms (benchmarks/job_drain.py). On PostgreSQL it skips rows another transaction holds (a
-        sync enqueueing them): a statement locking many rows could deadlock with one locking them
-        in another order, so those are finished alone, one lock at a time."""
+        2-3 ms (benchmarks/job_drain.py). Rows another transaction holds are skipped (``_unlocked``)
+        and finished alone, one lock at a time."""
         if not claimed:
             return set()
         held = sa.tuple_(jobs.c.kind, jobs.c.subject, jobs.c.lease_token, jobs.c.generation).in_(
             [(job.kind, job.subject, job.token, job.generation) for job in claimed]
         )
-        mine = sa.and_(jobs.c.lease_owner == owner, held)
-        if not self.database.is_sqlite:
-            free = sa.select(jobs.c.kind, jobs.c.subject).where(mine).with_for_update(skip_locked=True)
-            mine = sa.tuple_(jobs.c.kind, jobs.c.subject).in_(free)
+        mine = self._unlocked(sa.and_(jobs.c.lease_owner == owner, held))
         async with self.database.write() as connection:
             deleted = await connection.execute(
                 jobs.delete().where(mine).returning(jobs.c.kind, jobs.c.subject)
