@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -218,9 +218,19 @@ def outstanding(database: Path) -> tuple[int, int]:
     return int(rows[0]), int(rows[1])
 
 
+def seconds_to_next_attempt(database: Path) -> float:
+    """How long until the earliest outstanding message is due (SQLite keeps UTC without the offset)."""
+    with contextlib.closing(sqlite3.connect(database, timeout=10)) as connection:
+        [earliest] = connection.execute(
+            "SELECT min(next_attempt_at) FROM webhook_messages WHERE next_attempt_at IS NOT NULL"
+        ).fetchone()
+    due = datetime.fromisoformat(earliest).replace(tzinfo=UTC)
+    return (due - datetime.now(UTC)).total_seconds()
+
+
 def test_a_receiver_down_and_a_killed_gateway_lose_no_message(tmp_path: Path) -> None:
     webhooks = (
-        "\n[webhooks]\nallow_private_urls = true\nretry_schedule_seconds = [1, 1, 1, 2, 2, 2, 2, 2, 2, 2]\n"
+        "\n[webhooks]\nallow_private_urls = true\nretry_schedule_seconds = [6, 1, 1, 2, 2, 2, 2, 2, 2, 2]\n"
     )
     receiver = Receiver()  # not started: down while the bots are made
     with bot_gateway(tmp_path, webhooks) as bots:
@@ -228,9 +238,15 @@ def test_a_receiver_down_and_a_killed_gateway_lose_no_message(tmp_path: Path) ->
         start = from_now(hours=3)
         bots.upsert_all([event_body(f"crash-{n}", start, join_url=zoom(9_100_300_000 + n)) for n in range(6)])
         bots.settle()
-        # Every message tried at least once and refused, none in flight: SIGKILL between attempts.
-        wait_until(lambda: outstanding(bots.database) == (6, 0), timeout=20, what="six failing messages")
+        # Every message tried once and refused, none in flight and none due for 2 s: SIGKILL falls
+        # between attempts. (Killed inside one, its 60 s lease would outlast the wait below.)
+        wait_until(
+            lambda: outstanding(bots.database) == (6, 0) and seconds_to_next_attempt(bots.database) > 2,
+            timeout=20,
+            what="six failing messages, none due soon",
+        )
         bots.server.kill()
+        assert outstanding(bots.database) == (6, 0)
         receiver.start()
         try:
             bots.server.start()
