@@ -150,6 +150,28 @@ def test_a_copy_deleted_upstream_is_reported_then_forwarded_again_with_its_new_b
     assert audit_cli(cron, PROFILE, "--repair") == (0, "")
 
 
+def test_a_copy_deleted_upstream_with_its_push_heard_is_forwarded_again_without_an_audit(
+    cron: CronofyGateway, owners: list[httpx.Client]
+) -> None:
+    copy = forwarded(cron, owners)
+    since = len(cron.cronofy_call_records())
+    copy.delete()  # the push is delivered: meetbridge reads the copy back without its bot
+
+    def remade() -> bool:
+        extension = cron.extension(copy.calendar_id, copy.event_id)
+        return extension["status"] == "scheduled" and extension["bot_id"] not in (None, copy.bot_id)
+
+    cron.eventually(remade, "the event forwarded again and its new bot read back")
+    cron.settle()
+    [bot] = cron.live_bots(copy.upstream)
+    event = cron.managed(copy.calendar_id, copy.event_id)
+    assert event["extensions"][0]["bot_id"] == event["metadata"]["recall"]["bot_id"] == bot["id"]
+    assert cron.cronofy_event(copy.upstream, copy.event_id)["deleted"] is False
+    assert writes(cron, since) == [("DELETE", copy.path, 202), ("POST", copy.path, 202)]
+    assert "audit" not in event or event["audit"] == []
+    assert audit_cli(cron, PROFILE) == (0, "")
+
+
 def test_a_bot_on_a_copy_whose_event_wants_none_is_cancelled(
     cron: CronofyGateway, owners: list[httpx.Client]
 ) -> None:

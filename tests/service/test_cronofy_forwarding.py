@@ -307,6 +307,53 @@ async def test_an_unchanged_upsert_is_not_forwarded_again_and_none_and_delete_ar
     assert [e.deleted for e in await forwarding.cronofy.admin_events()] == [True]
 
 
+async def test_a_copy_that_loses_its_bot_upstream_is_forwarded_again_once(forwarding: Forwarding) -> None:
+    calendar_id = await forwarding.linked_calendar()
+    pk = await forwarding.upsert(calendar_id, "retro")
+    await forwarding.reconcile(pk)
+    await forwarding.read_back(calendar_id)
+    await forwarding.reconcile(pk)
+    [first_bot] = await forwarding.live_bots()
+    [account] = forwarding.cronofy.tokens.accounts.values()
+    # The user deletes the copy in their calendar: Cronofy's integration cancels its bot.
+    await forwarding.cronofy.delete(account, UPSTREAM, "event_id", "retro")
+    assert await forwarding.live_bots() == []
+    forwarding.cronofy.calls.clear()
+
+    await forwarding.read_back(calendar_id)  # what the push about the deletion asks for
+    await forwarding.reconcile(pk)
+
+    assert [(m, p) for m, p, _ in forwarding.calls()] == [
+        ("GET", "/v1/events"),
+        ("POST", f"/v1/calendars/{UPSTREAM}/events"),
+    ]
+    [copy] = await forwarding.cronofy.admin_events()
+    assert (copy.deleted, copy.recall_profile_id) == (False, DEFAULT_RECALL_PROFILE)
+    [second_bot] = await forwarding.live_bots()
+    assert second_bot != first_bot
+    waiting = await forwarding.event(calendar_id, "retro")
+    assert (waiting["extensions"][0]["status"], waiting["extensions"][0]["bot_id"]) == ("pending", None)
+
+    await forwarding.read_back(calendar_id)
+    await forwarding.reconcile(pk)
+    scheduled = await forwarding.event(calendar_id, "retro")
+    assert scheduled["extensions"][0]["bot_id"] == scheduled["metadata"]["recall"]["bot_id"] == second_bot
+
+    # Lost again, and this time Cronofy holds the new bot's id back: forwarded once more, then the
+    # copy without a bot is left waiting however often it is read back.
+    await forwarding.cronofy.delete(account, UPSTREAM, "event_id", "retro")
+    forwarding.cronofy.bot_id_delay = timedelta(hours=1)
+    forwarding.cronofy.calls.clear()
+    for _ in range(3):
+        await forwarding.read_back(calendar_id)
+        await forwarding.reconcile(pk)
+    posts = [(m, p) for m, p, _ in forwarding.calls() if m != "GET"]
+    assert posts == [("POST", f"/v1/calendars/{UPSTREAM}/events")]
+    [third_bot] = await forwarding.live_bots()
+    assert third_bot not in (first_bot, second_bot)
+    assert (await forwarding.event(calendar_id, "retro"))["extensions"][0]["status"] == "pending"
+
+
 async def test_cronofy_refusing_the_event_fails_the_extension_with_its_field_errors_once(
     forwarding: Forwarding,
 ) -> None:

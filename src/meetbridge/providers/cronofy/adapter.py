@@ -14,6 +14,11 @@ that follows must wait for the new id).
 The record also keeps the start and meeting link forwarded with the extension (``join_at``,
 ``meeting_url``: Cronofy's bot joins there), which the drift audit (audit.py) compares with the read-
 back; where it records what Cronofy has instead, the event is forwarded again though unchanged.
+
+It keeps the bot Cronofy last showed on the copy too (``shown_bot_id``): when a read-back then shows
+none while the event still wants one (the copy deleted upstream, or its extension dropped there), the
+event is forwarded again, once; the new bot's id comes back through the read-back. A copy that never
+showed a bot is waiting for Cronofy's integration and is not forwarded again, so nothing loops.
 """
 
 from __future__ import annotations
@@ -82,6 +87,11 @@ def _moved(record: ProviderState, join_at: datetime, meeting_url: str | None) ->
     except ValueError:
         return True  # unreadable: forwarding again sets it right
     return "meeting_url" in record and record["meeting_url"] != meeting_url
+
+
+def _lost(record: ProviderState, target: ForwardTarget) -> bool:
+    """Cronofy showed a bot on the copy and its read-back now shows none."""
+    return bool(record.get("shown_bot_id")) and target.reported_bot_id is None
 
 
 class CronofyAdapter(CronofyAudit):
@@ -179,7 +189,10 @@ class CronofyAdapter(CronofyAudit):
         body_digest = digest(body)
         wanted = isinstance(desired, DesiredBot)
         moved = wanted and _moved(record, event.start_at, event.meeting_url)
-        if record.get("digest") != body_digest or moved:
+        lost = wanted and _lost(record, target)
+        if lost:
+            del record["shown_bot_id"]  # forwarded again once, whatever Cronofy answers
+        if record.get("digest") != body_digest or moved or lost:
             record = await self._forward(target, body, body_digest, record, save_state, upstream)
             if wanted and not record.get("rejected"):
                 record = {**record, "join_at": event.start_at.isoformat(), "meeting_url": event.meeting_url}
@@ -246,7 +259,8 @@ class CronofyAdapter(CronofyAudit):
             return Outcome(status=ExtensionStatus.CANCELLED, provider_state=provider_state)
         if bot_id is None:
             return Outcome(status=ExtensionStatus.PENDING, provider_state=provider_state)
-        return Outcome(status=ExtensionStatus.SCHEDULED, bot_id=bot_id, provider_state=provider_state)
+        shown = {**record, "shown_bot_id": bot_id}
+        return Outcome(status=ExtensionStatus.SCHEDULED, bot_id=bot_id, provider_state=shown)
 
     # --- links (EventForwarder) -------------------------------------------------------------------
 
