@@ -15,22 +15,12 @@ from typing import Any
 
 import msgspec
 
+from meetbridge.domain.events import PLAIN_FIELDS
+
 RECALL = "recall"
-# Stored fields Cronofy takes as they are (null ones are left out: Cronofy keeps what it has).
-PASSED_ON = (
-    "summary",
-    "description",
-    "location",
-    "url",
-    "transparency",
-    "conferencing",
-    "reminders",
-    "reminders_create_only",
-    "event_private",
-    "recurrence",
-    "subscriptions",
-    "color",
-)
+# Stored fields Cronofy takes as they are (null ones are left out: Cronofy keeps what it has): the
+# upsert's plain fields but meetbridge's own ical_uid.
+PASSED_ON = tuple(name for name in PLAIN_FIELDS if name != "ical_uid")
 
 
 def _time(fields: Mapping[str, Any], name: str) -> str | dict[str, str]:
