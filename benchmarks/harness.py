@@ -3,8 +3,9 @@
 ``Sandbox`` is ``meetbridge sandbox`` in its own process (so the provider's CPU is not ours), with an
 added latency on every provider call (a ``/_sandbox/faults`` entry with ``latency_ms`` and no status,
 which the stand-in already offers). ``Gateway`` is ``meetbridge serve`` (or, with ``api_only``, the API
-without its worker, for ``meetbridge worker`` to be started apart) on a SQLite file, with a
-``bench-bot`` profile on that stand-in whose rate limits are lifted. ``seed_events`` writes stored
+without its worker, for ``meetbridge worker`` to be started apart) on a SQLite file, or on a database
+of its own on ``BENCH_POSTGRES``'s server (databases.py), with a ``bench-bot`` profile on that stand-in
+whose rate limits are lifted. ``seed_events`` writes stored
 events straight into the database with SQL in bulk (a million upserts through the API would take
 longer than the whole suite may); each row is a copy of one the API stored, so it reads back alike.
 """
@@ -17,7 +18,6 @@ import contextlib
 import json
 import os
 import platform
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from databases import Database, Sql, as_utc, engine_name
 from rawhttp import Connection
 from upsert_throughput import answers, free_port, wait_until
 
@@ -36,7 +37,7 @@ PROFILE = "bench-bot"
 
 def machine() -> str:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return f"{os.cpu_count()} cores, load average {load}; Python {platform.python_version()}; SQLite"
+    return f"{os.cpu_count()} cores, load average {load}; Python {platform.python_version()}; {engine_name()}"
 
 
 def rss_mib(pid: int) -> float:
@@ -119,11 +120,12 @@ class Gateway:
         self, work: Path, config: str, *, api_only: bool = False, extra_env: dict[str, str] | None = None
     ) -> None:
         self.work = work
-        self.database = work / "meetbridge.db"
+        self.database = Database(work)
+        self._sql: Sql | None = None
         (work / "meetbridge.toml").write_text(config)
         self.env = {
             **os.environ,
-            "MEETBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
+            "MEETBRIDGE_DATABASE_URL": self.database.url,
             "MEETBRIDGE_LOG_LEVEL": "WARNING",
             "MEETBRIDGE_CONFIG": str(work / "meetbridge.toml"),
             "MEETBRIDGE_PID_FILE": str(work / "meetbridge.pid"),
@@ -131,6 +133,7 @@ class Gateway:
             **({"MEETBRIDGE_WORKER": "0"} if api_only else {}),
             **(extra_env or {}),
         }
+        self.cli("db", "upgrade")
         self.token = self.cli("token", "create", "bench-app").strip().splitlines()[-1]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -177,12 +180,15 @@ class Gateway:
         wait_until(running, "meetbridge worker")
         return worker
 
-    def sql(self) -> contextlib.closing[sqlite3.Connection]:
-        return contextlib.closing(sqlite3.connect(self.database, timeout=60))
+    @property
+    def sql(self) -> Sql:
+        """One connection for the benchmark's own statements (polls included), kept until ``close``."""
+        if self._sql is None:
+            self._sql = self.database.sql()
+        return self._sql
 
-    def count(self, query: str) -> int:
-        with self.sql() as connection:
-            found: int = connection.execute(query).fetchone()[0]
+    def count(self, query: str, *args: object) -> int:
+        found: int = self.sql.one(query, *args)[0]
         return found
 
     def close(self) -> None:
@@ -190,6 +196,9 @@ class Gateway:
         if self.worker is not None:
             self.worker.stop()
         self.process.stop()
+        if self._sql is not None:
+            self._sql.close()
+        self.database.drop()
 
     def __enter__(self) -> Gateway:
         return self
@@ -218,42 +227,37 @@ def upsert_body(event_id: str, start: datetime, summary: str = "Planning") -> di
 FIRST_START = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def seed_events(gateway: Gateway, count: int, *, batch: int = 50_000, **columns: object) -> None:
+def seed_events(gateway: Gateway, count: int, **columns: object) -> None:
     """``count`` more events in the gateway's calendar, one a minute from FIRST_START, copied from a
     template the API stored; ``columns`` override the copy's (e.g. ``link_id``, ``event_id`` None)."""
-    with gateway.sql() as connection:
-        row = connection.execute("SELECT * FROM events WHERE event_id = 'template'").fetchone()
-        if row is None:
-            gateway.client.post(
-                f"/v1/calendars/{gateway.calendar_id}/events", json=upsert_body("template", FIRST_START)
-            ).raise_for_status()
-            connection.execute("UPDATE events SET deleted = 1 WHERE event_id = 'template'")
-            connection.commit()
-            row = connection.execute("SELECT * FROM events WHERE event_id = 'template'").fetchone()
-        names = [d[0] for d in connection.execute("SELECT * FROM events LIMIT 0").description]
-        template = dict(zip(names, row, strict=True))
-        template.update(deleted=0, **columns)
-        template.pop("pk")
-        offset = connection.execute("SELECT count(*) FROM events").fetchone()[0]
-        placeholders = ", ".join(f":{name}" for name in template)
-        columns = ", ".join(template)  # the table's own column names, read above
-        insert = f"INSERT INTO events ({columns}) VALUES ({placeholders})"  # noqa: S608 - names are the table's
-        for first in range(0, count, batch):
-            rows = []
-            for number in range(offset + first, offset + min(count, first + batch)):
-                start = FIRST_START + timedelta(minutes=number)
-                rows.append(
-                    {
-                        **template,
-                        "event_id": f"seed-{number}" if template["event_id"] is not None else None,
-                        "event_uid": f"evt_seed_{number:012d}",
-                        "start_at": start.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                        "end_at": (start + timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S.%f"),
-                        "source_id": f"src-{number}" if template.get("source_id") is not None else None,
-                    }
-                )
-            connection.executemany(insert, rows)
-            connection.commit()
+    sql = gateway.sql
+    found = sql.rows("SELECT * FROM events WHERE event_id = 'template'")
+    if not found:
+        gateway.client.post(
+            f"/v1/calendars/{gateway.calendar_id}/events", json=upsert_body("template", FIRST_START)
+        ).raise_for_status()
+        sql.rows("UPDATE events SET deleted = true WHERE event_id = 'template'")
+        found = sql.rows("SELECT * FROM events WHERE event_id = 'template'")
+    template = dict(zip(sql.columns("events"), found[0], strict=True))
+    template.update(deleted=False, **columns)
+    template.pop("pk")
+    offset = sql.one("SELECT count(*) FROM events")[0]
+    names = list(template)
+
+    def copies() -> Iterator[list[object]]:
+        for number in range(offset, offset + count):
+            start = FIRST_START + timedelta(minutes=number)
+            row = {
+                **template,
+                "event_id": f"seed-{number}" if template["event_id"] is not None else None,
+                "event_uid": f"evt_seed_{number:012d}",
+                "start_at": start,
+                "end_at": start + timedelta(minutes=30),
+                "source_id": f"src-{number}" if template.get("source_id") is not None else None,
+            }
+            yield [row[name] for name in names]
+
+    sql.copy_in("events", names, copies())
 
 
 @contextlib.contextmanager
@@ -279,14 +283,19 @@ def page_token(gateway: Gateway, page: int, after_start: str, after_pk: int) -> 
 
 
 def last_page_token(gateway: Gateway, page_size: int = 100) -> str:
-    with gateway.sql() as connection:
-        visible = connection.execute("SELECT count(*) FROM events WHERE deleted = 0").fetchone()[0]
-        start, pk = connection.execute(
-            "SELECT start_at, pk FROM events WHERE deleted = 0 ORDER BY start_at, pk LIMIT 1 OFFSET ?",
-            (visible - page_size - 1,),
-        ).fetchone()
-    after = datetime.fromisoformat(start).replace(tzinfo=UTC).isoformat()
+    visible, after, pk = page_mark(gateway, page_size + 1)
     return page_token(gateway, visible // page_size, after, pk)
+
+
+def page_mark(gateway: Gateway, from_end: int) -> tuple[int, str, int]:
+    """(visible events, start and pk of the event ``from_end`` places before the last): where a page
+    token after it starts."""
+    visible = gateway.count("SELECT count(*) FROM events WHERE deleted = false")
+    start, pk = gateway.sql.one(
+        "SELECT start_at, pk FROM events WHERE deleted = false ORDER BY start_at, pk LIMIT 1 OFFSET ?",
+        visible - from_end,
+    )
+    return visible, as_utc(start).isoformat(), pk
 
 
 FIRST_PAGE = "/v1/events?include_managed=true&calendar_ids[]={calendar}"
@@ -333,11 +342,6 @@ async def upsert_many(gateway: Gateway, bodies: list[dict[str, object]], clients
 
 def with_bot(body: dict[str, object]) -> dict[str, object]:
     return {**body, "extensions": [{"provider": "recall", "profile_id": PROFILE}]}
-
-
-def sql_time(moment: datetime) -> str:
-    """How SQLAlchemy stores a UTC datetime in SQLite (tables.UTCDateTime)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def drain(gateway: Gateway, timeout: float = 600.0) -> tuple[int, float]:

@@ -31,7 +31,6 @@ from harness import (
     drain,
     machine,
     seed_events,
-    sql_time,
     upsert_body,
     upsert_many,
     with_bot,
@@ -39,14 +38,11 @@ from harness import (
 
 
 def queue_noop_jobs(gateway: Gateway) -> int:
-    now = sql_time(datetime.now(UTC))
-    with gateway.sql() as connection:
-        connection.execute(
-            "INSERT INTO jobs (kind, subject, run_at, generation, attempts) "
-            "SELECT 'event', pk, ?, 1, 0 FROM events WHERE deleted = 0",
-            (now,),
-        )
-        connection.commit()
+    gateway.sql.rows(
+        "INSERT INTO jobs (kind, subject, run_at, generation, attempts) "
+        "SELECT 'event', pk, ?, 1, 0 FROM events WHERE deleted = false",
+        datetime.now(UTC),
+    )
     return gateway.count("SELECT count(*) FROM jobs")
 
 

@@ -19,10 +19,20 @@ import argparse
 import asyncio
 import json
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from harness import FIRST_START, Gateway, machine, page_token, rss_mib, seed_events, upsert_body, upsert_many
+from harness import (
+    FIRST_START,
+    Gateway,
+    machine,
+    page_mark,
+    page_token,
+    rss_mib,
+    seed_events,
+    upsert_body,
+    upsert_many,
+)
 from rawhttp import Connection
 
 
@@ -77,13 +87,7 @@ def main() -> None:
         stored = gateway.count("SELECT count(*) FROM events")
         seed_events(gateway, max(0, options.total - stored))
         after_seed = rss_mib(gateway.process.pid)
-        with gateway.sql() as connection:
-            visible = connection.execute("SELECT count(*) FROM events WHERE deleted = 0").fetchone()[0]
-            start, pk = connection.execute(
-                "SELECT start_at, pk FROM events WHERE deleted = 0 ORDER BY start_at, pk LIMIT 1 OFFSET ?",
-                (visible - options.pages * 100 - 1,),
-            ).fetchone()
-        after = datetime.fromisoformat(start).replace(tzinfo=UTC).isoformat()
+        visible, after, pk = page_mark(gateway, options.pages * 100 + 1)
         token = page_token(gateway, visible // 100 - options.pages, after, pk)
         samples = asyncio.run(page_through(gateway, f"/v1/events/pages/{token}", options.pages))
         stored = gateway.count("SELECT count(*) FROM events")

@@ -105,14 +105,12 @@ class Synced:
             if time.monotonic() > deadline:
                 raise RuntimeError("the full sync did not finish")
             time.sleep(0.05)
-        with self.gateway.sql() as connection:
-            self.link_id = connection.execute("SELECT id FROM calendar_links").fetchone()[0]
+        self.link_id = self.gateway.count("SELECT id FROM calendar_links")
         seed_events(self.gateway, size - changed, event_id=None, link_id=self.link_id, source_id="seeded")
 
     def synced_at(self) -> str | None:
-        with self.gateway.sql() as connection:
-            found = connection.execute("SELECT last_synced_at FROM calendar_links").fetchone()
-        return found[0] if found else None
+        found = self.gateway.sql.rows("SELECT last_synced_at FROM calendar_links")
+        return str(found[0][0]) if found and found[0][0] is not None else None
 
     def change_all(self, round_number: int) -> None:
         for event_id in self.recall_events:
@@ -150,9 +148,8 @@ class Synced:
         return time.perf_counter() - started
 
     def changed_rows(self, round_number: int) -> int:
-        return self.gateway.count(
-            f"SELECT count(*) FROM events WHERE fields LIKE '%Changed in round {round_number}\"%'"  # noqa: S608 - a number
-        )
+        pattern = f'%Changed in round {round_number}"%'
+        return self.gateway.count("SELECT count(*) FROM events WHERE CAST(fields AS TEXT) LIKE ?", pattern)
 
 
 def main() -> None:
