@@ -100,6 +100,12 @@ def writes(cron: CronofyGateway, since: int = 0) -> list[tuple[str, str, int]]:
     return [c for c in cron.cronofy_calls(since) if c[0] != "GET"]
 
 
+def remade(cron: CronofyGateway, copy: Copy) -> bool:
+    """The copy's event is scheduled again, with a bot other than the one it lost."""
+    extension = cron.extension(copy.calendar_id, copy.event_id)
+    return extension["status"] == "scheduled" and extension["bot_id"] not in (None, copy.bot_id)
+
+
 def test_a_copy_deleted_upstream_is_reported_then_forwarded_again_with_its_new_bot(
     cron: CronofyGateway, owners: list[httpx.Client]
 ) -> None:
@@ -130,12 +136,7 @@ def test_a_copy_deleted_upstream_is_reported_then_forwarded_again_with_its_new_b
     code, out = audit_cli(cron, PROFILE, "--repair")
     assert code == 1
     assert f"bot={copy.bot_id} [repaired]" in out
-
-    def remade() -> bool:
-        extension = cron.extension(copy.calendar_id, copy.event_id)
-        return extension["status"] == "scheduled" and extension["bot_id"] not in (None, copy.bot_id)
-
-    cron.eventually(remade, "the event forwarded again and its new bot read back")
+    cron.eventually(lambda: remade(cron, copy), "the event forwarded again and its new bot read back")
     cron.settle()
     [bot] = cron.live_bots(copy.upstream)
     event = cron.managed(copy.calendar_id, copy.event_id)
@@ -156,12 +157,7 @@ def test_a_copy_deleted_upstream_with_its_push_heard_is_forwarded_again_without_
     copy = forwarded(cron, owners)
     since = len(cron.cronofy_call_records())
     copy.delete()  # the push is delivered: meetbridge reads the copy back without its bot
-
-    def remade() -> bool:
-        extension = cron.extension(copy.calendar_id, copy.event_id)
-        return extension["status"] == "scheduled" and extension["bot_id"] not in (None, copy.bot_id)
-
-    cron.eventually(remade, "the event forwarded again and its new bot read back")
+    cron.eventually(lambda: remade(cron, copy), "the event forwarded again and its new bot read back")
     cron.settle()
     [bot] = cron.live_bots(copy.upstream)
     event = cron.managed(copy.calendar_id, copy.event_id)
