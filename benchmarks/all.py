@@ -1,4 +1,4 @@
-"""The five workload benchmarks in one go: 373-384 s at full size on an idle 2-core machine (469 s loaded).
+"""The five workload benchmarks in one go: 373-439 s at full size on an idle 2-core machine (469 s loaded).
 
     python benchmarks/all.py [--quick]    (--quick: small sizes, a few minutes)
 

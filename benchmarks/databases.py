@@ -1,6 +1,6 @@
 """The database a benchmark's gateway runs on: a SQLite file (the default), or with
-``BENCH_POSTGRES=postgresql://127.0.0.1:5432/test`` a fresh PostgreSQL database per gateway, made from
-that server's URL and dropped afterwards.
+``MEETBRIDGE_BENCH_POSTGRES=postgresql://127.0.0.1:5432/test`` (the server fleet_throughput.py uses) a
+fresh PostgreSQL database per gateway, made on that server and dropped afterwards.
 
 ``Sql`` runs the benchmarks' few direct statements on either: ``?`` placeholders, aware datetimes as
 parameters (stored as SQLAlchemy stores them: text without the offset on SQLite, timestamptz on
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-POSTGRES = os.environ.get("BENCH_POSTGRES", "")
+POSTGRES = os.environ.get("MEETBRIDGE_BENCH_POSTGRES", "")
 T = TypeVar("T")
 
 
@@ -132,14 +132,16 @@ class PostgresSql(Sql):
 class Database:
     """Where one gateway keeps its data; ``url`` is its MEETBRIDGE_DATABASE_URL."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, *, server: str = POSTGRES) -> None:
+        """On ``server`` (a PostgreSQL URL) when one is given, else a SQLite file in ``work``."""
         self.file = work / "meetbridge.db"
+        self.server = server
         self.dsn = ""
-        if POSTGRES:
+        if server:
             self.name = f"meetbridge_bench_{uuid.uuid4().hex[:10]}"
-            with PostgresSql(POSTGRES) as server:
-                server.rows(f'CREATE DATABASE "{self.name}"')
-            self.dsn = f"{POSTGRES.rsplit('/', 1)[0]}/{self.name}"
+            with PostgresSql(server) as connection:
+                connection.rows(f'CREATE DATABASE "{self.name}"')
+            self.dsn = f"{server.rsplit('/', 1)[0]}/{self.name}"
 
     @property
     def url(self) -> str:
@@ -152,5 +154,5 @@ class Database:
 
     def drop(self) -> None:
         if self.dsn:
-            with PostgresSql(POSTGRES) as server:
-                server.rows(f'DROP DATABASE "{self.name}" WITH (FORCE)')
+            with PostgresSql(self.server) as connection:
+                connection.rows(f'DROP DATABASE "{self.name}" WITH (FORCE)')

@@ -30,13 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
+from databases import Database
 from upsert_throughput import HERE, Result, answers, body, drive, free_port, percentile, server, wait_until
 
 SERVER = os.environ.get("MEETBRIDGE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -73,15 +73,13 @@ def query(dsn: str, statement: str, *args: object) -> list[asyncpg.Record]:
 
 
 @contextmanager
-def fresh_database() -> Iterator[tuple[str, str]]:
-    """(SQLAlchemy URL, asyncpg DSN) of a new database, dropped afterwards."""
-    name = f"meetbridge_bench_{uuid.uuid4().hex[:10]}"
-    query(SERVER, f'CREATE DATABASE "{name}"')
-    base = SERVER.rsplit("/", 1)[0]
+def fresh_database(work: Path) -> Iterator[Database]:
+    """A new database on SERVER, dropped afterwards."""
+    database = Database(work, server=SERVER)
     try:
-        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}", f"{base}/{name}"
+        yield database
     finally:
-        query(SERVER, f'DROP DATABASE "{name}" WITH (FORCE)')
+        database.drop()
 
 
 def run_cli(env: dict[str, str], work: Path, *args: str) -> str:
@@ -227,10 +225,11 @@ def main() -> None:
             )
             (work / "meetbridge.toml").write_text(config(f"http://127.0.0.1:{stand_in_port}"))
             for count in (1, 3):
-                with fresh_database() as (url, dsn), ExitStack() as stack:
+                with fresh_database(work) as database, ExitStack() as stack:
+                    dsn = database.dsn
                     env = {
                         **os.environ,
-                        "MEETBRIDGE_DATABASE_URL": url,
+                        "MEETBRIDGE_DATABASE_URL": database.url,
                         "MEETBRIDGE_CONFIG": str(work / "meetbridge.toml"),
                         "MEETBRIDGE_LOG_LEVEL": "WARNING",
                         "BENCH_RECALL_KEY": API_KEY,

@@ -4,10 +4,10 @@
 added latency on every provider call (a ``/_sandbox/faults`` entry with ``latency_ms`` and no status,
 which the stand-in already offers). ``Gateway`` is ``meetbridge serve`` (or, with ``api_only``, the API
 without its worker, for ``meetbridge worker`` to be started apart) on a SQLite file, or on a database
-of its own on ``BENCH_POSTGRES``'s server (databases.py), with a ``bench-bot`` profile on that stand-in
-whose rate limits are lifted. ``seed_events`` writes stored events straight into the database in bulk
-(a million upserts through the API would take longer than the whole suite may); each row is a copy of
-one the API stored, so it reads back alike.
+of its own on ``MEETBRIDGE_BENCH_POSTGRES``'s server (databases.py), with a ``bench-bot`` profile on
+that stand-in whose rate limits are lifted. ``seed_events`` writes stored events straight into the
+database in bulk (a million upserts through the API would take longer than the whole suite may); each
+row is a copy of one the API stored, so it reads back alike.
 """
 
 from __future__ import annotations

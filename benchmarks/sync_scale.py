@@ -105,7 +105,7 @@ class Synced:
             if time.monotonic() > deadline:
                 raise RuntimeError("the full sync did not finish")
             time.sleep(0.05)
-        self.link_id = self.gateway.count("SELECT id FROM calendar_links")
+        self.link_id = self.gateway.sql.one("SELECT id FROM calendar_links")[0]
         seed_events(self.gateway, size - changed, event_id=None, link_id=self.link_id, source_id="seeded")
 
     def synced_at(self) -> str | None:

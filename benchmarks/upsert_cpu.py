@@ -5,7 +5,7 @@
 No HTTP server and no client: each app is called as an ASGI callable with the upsert body, one after
 the other, and the process's CPU time per upsert is printed (the ratio of the two is what HTTP
 benchmarks cannot separate from uvicorn's and the client's cost). The gateway runs its migrations
-and a token on a SQLite file, or with ``BENCH_POSTGRES`` on a fresh PostgreSQL database
+and a token on a SQLite file, or with ``MEETBRIDGE_BENCH_POSTGRES`` on a fresh PostgreSQL database
 (databases.py); its worker is off (plain upserts make no job). ``--profile`` prints cProfile's top
 functions of meetbridge's run by internal time.
 """
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from databases import Database
+from databases import Database, engine_name
 from harness import FIRST_START, upsert_body
 
 Message = dict[str, Any]
@@ -133,8 +133,7 @@ def main() -> None:
             bare, ours = asyncio.run(measure(options.upserts, token, profile))
         finally:
             database.drop()
-    engine = "PostgreSQL" if database.dsn else "SQLite"
-    print(f"CPU per upsert, {options.upserts:,} upserts each, in process ({engine}):")
+    print(f"CPU per upsert, {options.upserts:,} upserts each, in process ({engine_name()}):")
     print(f"  bare Litestar  {bare * 1e6:8.0f} µs")
     print(f"  meetbridge     {ours * 1e6:8.0f} µs   ({bare / ours:.2f} of bare)")
     if profile is not None:
