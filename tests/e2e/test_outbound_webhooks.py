@@ -258,7 +258,8 @@ def test_a_receiver_down_and_a_killed_gateway_lose_no_message(tmp_path: Path) ->
             )
             assert len(receiver.delivered()) == 6
             verify_all(receiver.delivered(), endpoint["secret"])
-            assert outstanding(bots.database) == (0, 0)
+            # The sender records a delivery after the receiver's answer: wait for the last record.
+            wait_until(lambda: outstanding(bots.database) == (0, 0), timeout=10, what="deliveries recorded")
         finally:
             receiver.stop()
 
